@@ -1,0 +1,7 @@
+package ec2
+
+import "github.com/isthmusnet/isthmus/api/awsquery"
+
+func (h *Handler) subnetActions() map[string]awsquery.Action {
+	return map[string]awsquery.Action{}
+}

@@ -1,0 +1,156 @@
+// Command isthmus is AWS PrivateLink for your own Linux hosts.
+//
+//	isthmus serve                 run the API server (and, later, the data plane)
+//	isthmus accounts create NAME  create an account with an access key
+//	isthmus accounts list         list the accounts
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/isthmusnet/isthmus/api"
+	"github.com/isthmusnet/isthmus/daemon"
+)
+
+const usage = `usage: isthmus <command> [flags]
+
+commands:
+  serve                  run the API server
+  accounts create NAME   create an account and an access key for it
+  accounts list          list the accounts
+
+Run 'isthmus <command> -h' for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "accounts":
+		err = accounts(os.Args[2:])
+	case "-h", "-help", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "isthmus: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "isthmus: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// env returns $ISTHMUS_<NAME> or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("ISTHMUS_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	listen := fs.String("listen", env("LISTEN", "127.0.0.1:4750"), "address to serve the API on ($ISTHMUS_LISTEN)")
+	dataDir := fs.String("data-dir", env("DATA_DIR", daemon.DefaultDataDir()), "where state and credentials live ($ISTHMUS_DATA_DIR)")
+	regions := fs.String("regions", env("REGIONS", ""), "comma-separated regions to serve; empty: AWS's commercial regions ($ISTHMUS_REGIONS)")
+	zones := fs.Int("zones", envInt("ZONES", 3), "availability zones per region ($ISTHMUS_ZONES)")
+	auth := fs.String("auth", env("AUTH", api.AuthSigV4), "sigv4 (verify signatures) or open (accept any credentials) ($ISTHMUS_AUTH)")
+	defAcct := fs.String("default-account", env("DEFAULT_ACCOUNT", "000000000000"), "account of open-mode requests whose key id is not 12 digits ($ISTHMUS_DEFAULT_ACCOUNT)")
+	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error ($ISTHMUS_LOG_LEVEL)")
+	fs.Parse(args)
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("bad --log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var regionList []string
+	if *regions != "" {
+		for _, r := range strings.Split(*regions, ",") {
+			regionList = append(regionList, strings.TrimSpace(r))
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return daemon.Run(ctx, daemon.Config{
+		Listen:         *listen,
+		DataDir:        *dataDir,
+		Regions:        regionList,
+		ZonesPerRegion: *zones,
+		Auth:           *auth,
+		DefaultAccount: *defAcct,
+		Logger:         log,
+		Out:            os.Stdout,
+	})
+}
+
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv("ISTHMUS_" + name); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func accounts(args []string) error {
+	fs := flag.NewFlagSet("accounts", flag.ExitOnError)
+	dataDir := fs.String("data-dir", env("DATA_DIR", daemon.DefaultDataDir()), "the server's data dir ($ISTHMUS_DATA_DIR)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: isthmus accounts [--data-dir DIR] create NAME | list\n")
+		fs.PrintDefaults()
+	}
+	fs.Parse(args)
+	c := &daemon.AdminClient{DataDir: *dataDir}
+	switch fs.Arg(0) {
+	case "create":
+		if fs.NArg() != 2 {
+			fs.Usage()
+			os.Exit(2)
+		}
+		name := fs.Arg(1)
+		info, err := c.CreateAccount(name)
+		if err != nil {
+			return err
+		}
+		creds := filepath.Join(*dataDir, daemon.CredentialsFile)
+		profile := "isthmus-" + name
+		if err := daemon.AppendProfile(creds, profile, info.AccessKeyID, info.Secret); err != nil {
+			return err
+		}
+		fmt.Printf("account %s (%s)\naws_access_key_id = %s\naws_secret_access_key = %s\n", info.ID, info.Name, info.AccessKeyID, info.Secret)
+		fmt.Printf("Added as profile %q to %s:\n  AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s ...\n", profile, creds, creds, profile)
+	case "list":
+		infos, err := c.Accounts()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-14s %-20s %s\n", "ACCOUNT", "NAME", "ACCESS KEYS")
+		for _, a := range infos {
+			name := a.Name
+			if a.Admin {
+				name += " (admin)"
+			}
+			fmt.Printf("%-14s %-20s %s\n", a.ID, name, strings.Join(a.AccessKeys, ","))
+		}
+	default:
+		fs.Usage()
+		os.Exit(2)
+	}
+	return nil
+}

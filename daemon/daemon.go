@@ -1,0 +1,205 @@
+// Package daemon wires Isthmus together: the store, the control-plane core,
+// the API server with its services, and the local admin socket. `isthmus
+// serve` is Run; the other subcommands use the admin client.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/isthmusnet/isthmus/api"
+	"github.com/isthmusnet/isthmus/api/awsquery"
+	"github.com/isthmusnet/isthmus/api/ec2"
+	"github.com/isthmusnet/isthmus/api/sts"
+	"github.com/isthmusnet/isthmus/core"
+	"github.com/isthmusnet/isthmus/store/bolt"
+)
+
+// Config is what `isthmus serve` is told.
+type Config struct {
+	Listen         string
+	DataDir        string
+	Regions        []string // empty: AWS's commercial regions
+	ZonesPerRegion int      // default 3
+	Auth           string   // api.AuthSigV4 or api.AuthOpen
+	DefaultAccount string
+	Logger         *slog.Logger
+	// Out receives the start-up banner (where it listens, how to use it).
+	Out io.Writer
+	// Ready, if set, is called with the bound address once serving.
+	Ready func(addr string)
+}
+
+// File names inside the data dir.
+const (
+	DBFile          = "isthmus.db"
+	CredentialsFile = "credentials"
+	AdminSocket     = "admin.sock"
+	AdminProfile    = "isthmus"
+)
+
+// DefaultDataDir is /var/lib/isthmus for root, else $XDG_DATA_HOME/isthmus.
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/isthmus"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "isthmus")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "isthmus")
+}
+
+// Run serves until ctx is done, then shuts down cleanly.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	out := cfg.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if cfg.ZonesPerRegion == 0 {
+		cfg.ZonesPerRegion = 3
+	}
+	if cfg.ZonesPerRegion < 1 || cfg.ZonesPerRegion > 9 {
+		return fmt.Errorf("zones per region must be 1 to 9, not %d", cfg.ZonesPerRegion)
+	}
+	names := cfg.Regions
+	if len(names) == 0 {
+		names = core.CommercialRegions
+	}
+	var regions []core.Region
+	for _, n := range names {
+		if !validRegionName(n) {
+			return fmt.Errorf("bad region name %q", n)
+		}
+		regions = append(regions, core.NewRegion(n, cfg.ZonesPerRegion))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, DBFile), bolt.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening store: %w", err)
+	}
+	defer st.Close()
+	cloud := core.New(st, core.Options{Regions: regions, Logger: log})
+
+	if cfg.Auth == api.AuthSigV4 {
+		if err := ensureAdmin(cloud, cfg.DataDir, out); err != nil {
+			return err
+		}
+	}
+	srv, err := api.NewServer(api.Options{
+		Cloud:          cloud,
+		Auth:           cfg.Auth,
+		DefaultAccount: cfg.DefaultAccount,
+		DefaultRegion:  names[0],
+		Services:       Services(cloud),
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	admin, err := serveAdmin(filepath.Join(cfg.DataDir, AdminSocket), cloud, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer admin.Close()
+
+	addr := ln.Addr().String()
+	banner(out, addr, cfg)
+	if cfg.Ready != nil {
+		cfg.Ready(addr)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Services returns every API service Isthmus serves over cloud.
+func Services(cloud *core.Cloud) []*awsquery.Service {
+	return []*awsquery.Service{ec2.New(cloud), sts.New()}
+}
+
+func validRegionName(n string) bool {
+	parts := strings.Split(n, "-")
+	return len(parts) == 3 && parts[0] != "" && parts[1] != "" && parts[2] != ""
+}
+
+func banner(w io.Writer, addr string, cfg Config) {
+	fmt.Fprintf(w, "isthmus: serving the EC2, ELBv2 and STS APIs on http://%s (auth %s, data %s)\n", addr, cfg.Auth, cfg.DataDir)
+	if cfg.Auth == api.AuthSigV4 {
+		fmt.Fprintf(w, "Use it with the aws CLI:\n  AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s --region us-east-1 --endpoint-url http://%s ec2 describe-vpcs\n",
+			filepath.Join(cfg.DataDir, CredentialsFile), AdminProfile, addr)
+	} else {
+		fmt.Fprintf(w, "Open mode: any credentials are accepted; an access key id of 12 digits selects that account.\n  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=x aws --region us-east-1 --endpoint-url http://%s ec2 describe-vpcs\n",
+			cfg.DefaultAccount, addr)
+	}
+}
+
+// ensureAdmin creates the admin account on first start and writes its
+// credentials file.
+func ensureAdmin(cloud *core.Cloud, dataDir string, out io.Writer) error {
+	accts, err := cloud.Accounts()
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if a.Admin {
+			return nil
+		}
+	}
+	acct, key, err := cloud.CreateAccount("admin", true)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, CredentialsFile)
+	if err := AppendProfile(path, AdminProfile, key.ID, key.Secret); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "isthmus: created the admin account %s; its credentials are in %s (profile %q)\n", acct.ID, path, AdminProfile)
+	return nil
+}
+
+// AppendProfile adds a profile with key to an AWS shared-credentials file,
+// creating it (mode 0600) if needed.
+func AppendProfile(path, profile, keyID, secret string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n\n", profile, keyID, secret)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
