@@ -18,7 +18,7 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Rand is the source of IDs and secrets; nil means crypto/rand.
-	Rand io.Reader
+	Rand   io.Reader
 	Logger *slog.Logger
 }
 
