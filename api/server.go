@@ -7,7 +7,9 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,7 +18,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/isthmusnet/isthmus/api/awsquery"
@@ -57,6 +61,7 @@ type Server struct {
 	now       func() time.Time
 	bySigning map[string]*awsquery.Service
 	byVersion map[string]*awsquery.Service
+	tokens    keyedMutex
 }
 
 // NewServer returns a Server.
@@ -147,13 +152,111 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Ctx: r.Context(), ID: reqID, Action: action, Service: svc.SigningName, Region: region,
 		Account: account, Principal: principal, Form: form, Flavor: svc.Flavor,
 	}
-	out, err := fn(req)
+	body, err = s.call(svc, fn, req)
 	if err != nil {
 		fail(err)
 		return
 	}
-	if err := awsquery.WriteResponse(w, svc, action, reqID, out); err != nil {
-		s.log.Warn("writing response", "request_id", reqID, "err", err)
+	if err := awsquery.WriteBody(w, reqID, body); err != nil {
+		s.log.Debug("writing response", "request_id", reqID, "err", err)
+	}
+}
+
+// call runs the action and marshals its answer, honouring ClientToken: a
+// retry with the same token and parameters gets the first answer (with its
+// own request id); other parameters are IdempotentParameterMismatch. Calls
+// with one token are serialized so that two concurrent retries cannot both
+// create.
+func (s *Server) call(svc *awsquery.Service, fn awsquery.Action, req *awsquery.Request) ([]byte, error) {
+	token := req.Form.Get("ClientToken")
+	if token == "" || isDryRun(req.Form) {
+		out, err := fn(req)
+		if err != nil {
+			return nil, err
+		}
+		return awsquery.MarshalResponse(svc, req.Action, req.ID, out)
+	}
+	if len(token) > 64 {
+		return nil, awserr.InvalidParameterValue("Value (%s) for parameter clientToken is invalid. Length exceeds maximum of 64.", token)
+	}
+	unlock := s.tokens.lock(req.Region + "/" + req.Account + "/" + token)
+	defer unlock()
+	hash := paramsHash(req.Form)
+	rec, ok, err := s.opts.Cloud.LookupClientToken(req.Region, req.Account, req.Action, token)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if rec.ParamsHash != hash {
+			return nil, awserr.New("IdempotentParameterMismatch", "The client token you have provided is associated with a resource that is already deleted or has different parameters. Please use a different client token.")
+		}
+		return bytes.ReplaceAll(rec.Response, []byte(rec.RequestID), []byte(req.ID)), nil
+	}
+	out, err := fn(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := awsquery.MarshalResponse(svc, req.Action, req.ID, out)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.opts.Cloud.SaveClientToken(req.Region, req.Account, req.Action, token, &core.TokenRecord{ParamsHash: hash, Response: body, RequestID: req.ID}); err != nil {
+		s.log.Warn("saving client token", "request_id", req.ID, "err", err)
+	}
+	return body, nil
+}
+
+func isDryRun(form url.Values) bool {
+	return strings.EqualFold(form.Get("DryRun"), "true")
+}
+
+// paramsHash identifies a call's parameters, without the protocol's own.
+func paramsHash(form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		if !strings.HasPrefix(k, "X-Amz-") && k != "Version" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%q=%q\n", k, form[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// keyedMutex serializes work per key.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedEntry{}
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
 	}
 }
 
@@ -179,6 +282,9 @@ func readForm(w http.ResponseWriter, r *http.Request) ([]byte, url.Values, error
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if ct != "" && ct != "application/x-www-form-urlencoded" {
 			return body, form, awserr.New("InvalidHttpRequest", "Unsupported Content-Type %q", ct)
+		}
+		if bytes.Count(body, []byte("&"))+len(form) >= awsquery.MaxParams {
+			return body, form, awserr.InvalidParameterValue("The request has more than %d parameters.", awsquery.MaxParams)
 		}
 		bf, err := url.ParseQuery(string(body))
 		if err != nil {

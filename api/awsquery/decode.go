@@ -16,7 +16,7 @@ import (
 // Limits on what one request may carry. They are far above anything the AWS
 // SDKs send and keep a hostile request from costing more than it is worth.
 const (
-	MaxParams    = 20000 // form values in one request
+	MaxParams    = 10000 // form values in one request (net/url's own cap)
 	MaxListIndex = 10000 // the N of Name.N
 )
 

@@ -64,17 +64,16 @@ type Service struct {
 	Actions     map[string]Action
 }
 
-// WriteResponse writes out as the response to action.
-func WriteResponse(w http.ResponseWriter, svc *Service, action, requestID string, out any) error {
-	var inner bytes.Buffer
+// MarshalResponse returns the HTTP body answering action with out.
+func MarshalResponse(svc *Service, action, requestID string, out any) ([]byte, error) {
+	var inner []byte
 	if out != nil {
-		if err := xml.NewEncoder(&inner).EncodeElement(out, xml.StartElement{Name: xml.Name{Local: "R"}}); err != nil {
-			return err
+		var b bytes.Buffer
+		if err := xml.NewEncoder(&b).EncodeElement(out, xml.StartElement{Name: xml.Name{Local: "R"}}); err != nil {
+			return nil, err
 		}
-		b := inner.Bytes()
 		// Strip the <R> wrapper: what is left are the output's members.
-		b = b[len("<R>") : len(b)-len("</R>")]
-		inner = *bytes.NewBuffer(b)
+		inner = b.Bytes()[len("<R>") : b.Len()-len("</R>")]
 	}
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
@@ -85,25 +84,30 @@ func WriteResponse(w http.ResponseWriter, svc *Service, action, requestID string
 		if out == nil {
 			buf.WriteString("<return>true</return>")
 		} else {
-			buf.Write(inner.Bytes())
+			buf.Write(inner)
 		}
 		buf.WriteString("</" + action + "Response>")
 	case Query:
 		buf.WriteString("<" + action + "Response xmlns=\"" + svc.Namespace + "\">")
 		if out != nil {
 			buf.WriteString("<" + action + "Result>")
-			buf.Write(inner.Bytes())
+			buf.Write(inner)
 			buf.WriteString("</" + action + "Result>")
 		}
 		buf.WriteString("<ResponseMetadata><RequestId>" + requestID + "</RequestId></ResponseMetadata>")
 		buf.WriteString("</" + action + "Response>")
 	}
+	return buf.Bytes(), nil
+}
+
+// WriteBody writes a successful response body.
+func WriteBody(w http.ResponseWriter, requestID string, body []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/xml;charset=UTF-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("x-amzn-RequestId", requestID)
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(body)
 	return err
 }
 
