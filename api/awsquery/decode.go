@@ -194,13 +194,16 @@ func (d *decoder) value(key string, tg tag, v reflect.Value) (bool, error) {
 			v.SetBytes(b)
 			return true, nil
 		}
-		// An empty list is sent as "Name=" (botocore) and is present.
-		if _, ok := d.form[key]; ok {
-			d.used[key] = true
-			if d.form.Get(key) == "" {
-				v.Set(reflect.MakeSlice(v.Type(), 0, 0))
-				return true, nil
-			}
+		// An empty list is sent as "Name=" (botocore), without the
+		// ".member" of a Query list, and is present.
+		emptyKey := key
+		if i := strings.LastIndexByte(tg.name, '.'); i >= 0 {
+			emptyKey = key[:len(key)-(len(tg.name)-i)]
+		}
+		if vs, ok := d.form[emptyKey]; ok && len(vs) == 1 && vs[0] == "" {
+			d.used[emptyKey] = true
+			v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+			return true, nil
 		}
 		idx, err := d.indexes(key)
 		if err != nil || len(idx) == 0 {
