@@ -1,0 +1,34 @@
+package isthmustest_test
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/isthmusnet/isthmus/api"
+	"github.com/isthmusnet/isthmus/isthmustest"
+)
+
+// BenchmarkDescribeVpcsSigned measures signed DescribeVpcs round trips
+// through the SDK (sign, HTTP, verify, decode, store read, XML, parse), with
+// 10 VPCs in the account.
+func BenchmarkDescribeVpcsSigned(b *testing.B) {
+	env := isthmustest.New(b, isthmustest.Options{Auth: api.AuthSigV4})
+	c, _ := env.NewAccount(b, "bench")
+	ctx := isthmustest.Ctx(b)
+	for i := 0; i < 10; i++ {
+		if _, err := c.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			out, err := c.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
+			if err != nil || len(out.Vpcs) != 10 {
+				b.Fatalf("%v, %d VPCs", err, len(out.Vpcs))
+			}
+		}
+	})
+}
