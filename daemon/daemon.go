@@ -19,6 +19,7 @@ import (
 	"github.com/isthmusnet/isthmus/api"
 	"github.com/isthmusnet/isthmus/api/awsquery"
 	"github.com/isthmusnet/isthmus/api/ec2"
+	"github.com/isthmusnet/isthmus/api/elbv2"
 	"github.com/isthmusnet/isthmus/api/sts"
 	"github.com/isthmusnet/isthmus/core"
 	"github.com/isthmusnet/isthmus/store/bolt"
@@ -147,7 +148,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // Services returns every API service Isthmus serves over cloud.
 func Services(cloud *core.Cloud) []*awsquery.Service {
-	return []*awsquery.Service{ec2.New(cloud), sts.New()}
+	return []*awsquery.Service{ec2.New(cloud), elbv2.New(cloud), sts.New()}
 }
 
 func validRegionName(n string) bool {
