@@ -128,10 +128,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	flavor = svc.Flavor
 
-	account, principal, err := s.authenticate(r, body, auth, authErr, svc)
-	if err != nil {
-		fail(err)
-		return
+	var account, principal string
+	if auth != nil || !svc.Anonymous[form.Get("Action")] {
+		account, principal, err = s.authenticate(r, body, auth, authErr, svc)
+		if err != nil {
+			fail(err)
+			return
+		}
 	}
 	if _, ok := s.opts.Cloud.Region(region); !ok {
 		fail(awserr.WithStatus(http.StatusUnauthorized, "AuthFailure", "The region '%s' is not served by this endpoint.", region))

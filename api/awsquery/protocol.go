@@ -62,6 +62,9 @@ type Service struct {
 	Namespace   string // XML namespace of responses
 	Flavor      Flavor
 	Actions     map[string]Action
+	// Anonymous names the actions that may be called without credentials
+	// (as SNS's ConfirmSubscription may); they run with an empty Account.
+	Anonymous map[string]bool
 }
 
 // MarshalResponse returns the HTTP body answering action with out.
