@@ -244,7 +244,12 @@ func (d *decoder) value(key string, tg tag, v reflect.Value) (bool, error) {
 			if err := setScalar(ik, k, kv); err != nil {
 				return false, err
 			}
-			if err := setScalar(ik, val, vv); err != nil {
+			if vv.Kind() == reflect.Struct && vv.Type() != timeType {
+				// A structure value (SNS's MessageAttributes) is a nested member.
+				if err := d.structure(ik+"."+tg.mapValue, vv); err != nil {
+					return false, err
+				}
+			} else if err := setScalar(ik, val, vv); err != nil {
 				return false, err
 			}
 			m.SetMapIndex(kv, vv)
