@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -31,14 +32,23 @@ func TestHelperServe(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process")
 	}
-	err := Run(context.Background(), Config{
+	auth := os.Getenv("ISTHMUS_HELPER_AUTH")
+	if auth == "" {
+		auth = api.AuthOpen
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	err := Run(ctx, Config{
 		Listen:  os.Getenv("ISTHMUS_HELPER_LISTEN"),
 		DataDir: dir,
 		Regions: []string{"us-east-1"},
-		Auth:    api.AuthOpen,
+		Auth:    auth,
 	})
-	fmt.Fprintln(os.Stderr, "serve:", err)
-	os.Exit(1)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 func freeAddr(t *testing.T) string {
@@ -50,11 +60,11 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startServer(t *testing.T, dir string) (*exec.Cmd, *ec2.Client) {
+func startServer(t *testing.T, dir string, env ...string) (*exec.Cmd, *ec2.Client) {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$")
-	cmd.Env = append(os.Environ(), "ISTHMUS_HELPER_SERVE="+dir, "ISTHMUS_HELPER_LISTEN="+addr)
+	cmd.Env = append(append(os.Environ(), "ISTHMUS_HELPER_SERVE="+dir, "ISTHMUS_HELPER_LISTEN="+addr), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -161,5 +171,77 @@ func TestKill9DuringCreates(t *testing.T) {
 	}
 	if len(out.Vpcs) != len(vpcs) {
 		t.Fatalf("restarted server lists %d VPCs, the store had %d", len(out.Vpcs), len(vpcs))
+	}
+}
+
+// TestGracefulRestartAndAccounts stops a SigV4 server with SIGTERM, checks
+// it exits cleanly and that a restarted one keeps its state, and manages
+// accounts through the admin socket while it runs and from the store when
+// it does not.
+func TestGracefulRestartAndAccounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	dir := t.TempDir()
+	cmd, _ := startServer(t, dir, "ISTHMUS_HELPER_AUTH=sigv4")
+	admin := &AdminClient{DataDir: dir}
+	info, err := admin.CreateAccount("tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !core.IsAccountID(info.ID) || info.AccessKeyID == "" || info.Secret == "" {
+		t.Fatalf("CreateAccount = %+v", info)
+	}
+	if _, err := admin.CreateAccount("tenant"); err == nil {
+		t.Fatal("a second account of the same name was created")
+	}
+	if _, err := os.Stat(filepath.Join(dir, CredentialsFile)); err != nil {
+		t.Fatalf("no admin credentials file: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("server did not exit cleanly on SIGTERM: %v", err)
+	}
+
+	// Offline: the admin client opens the store itself.
+	infos, err := admin.Accounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, a := range infos {
+		names[a.Name] = true
+	}
+	if !names["admin"] || !names["tenant"] || len(infos) != 2 {
+		t.Fatalf("accounts after restart: %+v", infos)
+	}
+
+	// Restarted, the tenant's key signs requests.
+	addr := freeAddr(t)
+	cmd = exec.Command(os.Args[0], "-test.run=^TestHelperServe$")
+	cmd.Env = append(os.Environ(), "ISTHMUS_HELPER_SERVE="+dir, "ISTHMUS_HELPER_LISTEN="+addr, "ISTHMUS_HELPER_AUTH=sigv4")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	client := ec2.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider(info.AccessKeyID, info.Secret, ""),
+		BaseEndpoint: aws.String("http://" + addr),
+	})
+	var out *ec2.CreateVpcOutput
+	for i := 0; i < 200; i++ {
+		if out, err = client.CreateVpc(context.Background(), &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")}); err == nil {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(out.Vpc.OwnerId); got != info.ID {
+		t.Fatalf("VPC owner %s, want %s", got, info.ID)
 	}
 }
