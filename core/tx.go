@@ -22,6 +22,9 @@ type Tx struct {
 //	keys/<access-key-id>            AccessKey
 //	r/<region>/<kind>/<id>          Object of that kind
 //	r/<region>/ip/<subnet-id>/<ip>  the ENI holding that address
+//	r/<region>/sns/topic/<account>/<name>                 SNS Topic
+//	r/<region>/sns/sub/<topic-account>/<topic-name>/<uuid> SNS Subscription
+//	r/<region>/sns/outbox/<revision>-<sequence>           SNSMessage to deliver (sns_outbox.go)
 func objectKey(region string, k *kind, id string) string {
 	return "r/" + region + "/" + k.name + "/" + id
 }

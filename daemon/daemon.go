@@ -20,8 +20,10 @@ import (
 	"github.com/isthmusnet/isthmus/api/awsquery"
 	"github.com/isthmusnet/isthmus/api/ec2"
 	"github.com/isthmusnet/isthmus/api/elbv2"
+	"github.com/isthmusnet/isthmus/api/sns"
 	"github.com/isthmusnet/isthmus/api/sts"
 	"github.com/isthmusnet/isthmus/core"
+	"github.com/isthmusnet/isthmus/notify"
 	"github.com/isthmusnet/isthmus/store/bolt"
 )
 
@@ -113,18 +115,33 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The admin socket comes up before the API port, so that whoever sees
+	// the port open can also manage accounts.
+	admin, err := serveAdmin(filepath.Join(cfg.DataDir, AdminSocket), cloud, log)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-
-	admin, err := serveAdmin(filepath.Join(cfg.DataDir, AdminSocket), cloud, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer admin.Close()
+	// The notification worker delivers SNS messages (endpoint connection
+	// notifications among them); subscribers confirm through this API and
+	// fetch its signing certificate from it.
+	worker := notify.New(cloud, log.With("component", "notify"), notify.Options{Endpoint: publicURL(ln.Addr())})
+	defer worker.Close()
+	mux := http.NewServeMux()
+	mux.Handle(notify.CertPath, worker.CertHandler())
+	mux.Handle("/", srv)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	wctx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	go func() {
+		if err := worker.Run(wctx); err != nil && wctx.Err() == nil {
+			log.Error("notification worker stopped", "err", err)
+		}
+	}()
 
 	addr := ln.Addr().String()
 	banner(out, addr, cfg)
@@ -148,7 +165,17 @@ func Run(ctx context.Context, cfg Config) error {
 
 // Services returns every API service Isthmus serves over cloud.
 func Services(cloud *core.Cloud) []*awsquery.Service {
-	return []*awsquery.Service{ec2.New(cloud), elbv2.New(cloud), sts.New()}
+	return []*awsquery.Service{ec2.New(cloud), elbv2.New(cloud), sts.New(), sns.New(cloud)}
+}
+
+// publicURL is where subscribers reach the API: the listen address, with an
+// unspecified host replaced by 127.0.0.1.
+func publicURL(a net.Addr) string {
+	host, port, _ := net.SplitHostPort(a.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func validRegionName(n string) bool {
