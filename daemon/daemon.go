@@ -23,6 +23,7 @@ import (
 	"github.com/isthmusnet/isthmus/api/sns"
 	"github.com/isthmusnet/isthmus/api/sts"
 	"github.com/isthmusnet/isthmus/core"
+	"github.com/isthmusnet/isthmus/dataplane"
 	"github.com/isthmusnet/isthmus/notify"
 	"github.com/isthmusnet/isthmus/store/bolt"
 )
@@ -35,7 +36,13 @@ type Config struct {
 	ZonesPerRegion int      // default 3
 	Auth           string   // api.AuthSigV4 or api.AuthOpen
 	DefaultAccount string
-	Logger         *slog.Logger
+	// Dataplane is "linux" (make every object real kernel networking) or
+	// "none" (a control-plane-only server).
+	Dataplane string
+	// DataplanePrefix names the kernel objects the data plane owns
+	// (default "isth").
+	DataplanePrefix string
+	Logger          *slog.Logger
 	// Out receives the start-up banner (where it listens, how to use it).
 	Out io.Writer
 	// Ready, if set, is called with the bound address once serving.
@@ -98,6 +105,30 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer st.Close()
 	cloud := core.New(st, core.Options{Regions: regions, Logger: log})
+
+	switch cfg.Dataplane {
+	case "linux":
+		if err := dataplane.CheckPrivileges(); err != nil {
+			return err
+		}
+		k := dataplane.NewLinuxKernel(log.With("component", "kernel"))
+		defer k.Close()
+		rec, err := dataplane.New(cloud, k, log.With("component", "dataplane"), dataplane.Options{Prefix: cfg.DataplanePrefix})
+		if err != nil {
+			return err
+		}
+		// Closing leaves the kernel state in place: a restarted daemon
+		// takes it over without touching live flows.
+		defer rec.Close()
+		go func() {
+			if err := rec.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("data plane stopped", "err", err)
+			}
+		}()
+	case "none", "":
+	default:
+		return fmt.Errorf("unknown data plane %q (want linux or none)", cfg.Dataplane)
+	}
 
 	if cfg.Auth == api.AuthSigV4 {
 		if err := ensureAdmin(cloud, cfg.DataDir, out); err != nil {
@@ -184,7 +215,11 @@ func validRegionName(n string) bool {
 }
 
 func banner(w io.Writer, addr string, cfg Config) {
-	fmt.Fprintf(w, "isthmus: serving the EC2, ELBv2 and STS APIs on http://%s (auth %s, data %s)\n", addr, cfg.Auth, cfg.DataDir)
+	dp := cfg.Dataplane
+	if dp == "" {
+		dp = "none"
+	}
+	fmt.Fprintf(w, "isthmus: serving the EC2, ELBv2, STS and SNS APIs on http://%s (auth %s, data plane %s, data %s)\n", addr, cfg.Auth, dp, cfg.DataDir)
 	if cfg.Auth == api.AuthSigV4 {
 		fmt.Fprintf(w, "Use it with the aws CLI:\n  AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s --region us-east-1 --endpoint-url http://%s ec2 describe-vpcs\n",
 			filepath.Join(cfg.DataDir, CredentialsFile), AdminProfile, addr)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,6 +72,7 @@ func serve(args []string) error {
 	zones := fs.Int("zones", envInt("ZONES", 3), "availability zones per region ($ISTHMUS_ZONES)")
 	auth := fs.String("auth", env("AUTH", api.AuthSigV4), "sigv4 (verify signatures) or open (accept any credentials) ($ISTHMUS_AUTH)")
 	defAcct := fs.String("default-account", env("DEFAULT_ACCOUNT", "000000000000"), "account of open-mode requests whose key id is not 12 digits ($ISTHMUS_DEFAULT_ACCOUNT)")
+	dp := fs.String("dataplane", env("DATAPLANE", defaultDataplane()), "linux (objects become kernel networking; needs root) or none (API only) ($ISTHMUS_DATAPLANE)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error ($ISTHMUS_LOG_LEVEL)")
 	fs.Parse(args)
 
@@ -94,9 +96,17 @@ func serve(args []string) error {
 		ZonesPerRegion: *zones,
 		Auth:           *auth,
 		DefaultAccount: *defAcct,
+		Dataplane:      *dp,
 		Logger:         log,
 		Out:            os.Stdout,
 	})
+}
+
+func defaultDataplane() string {
+	if runtime.GOOS == "linux" {
+		return "linux"
+	}
+	return "none"
 }
 
 func envInt(name string, def int) int {

@@ -1,0 +1,183 @@
+package dataplane
+
+import "sort"
+
+// Op is one change to the kernel: ensure Item exists as given, or remove
+// it. Owner is the API object the change is charged to.
+type Op struct {
+	Remove bool
+	Item   Item
+	Owner  string
+}
+
+func (o Op) String() string {
+	if o.Remove {
+		return "- " + o.Item.String()
+	}
+	return "+ " + o.Item.String()
+}
+
+// Matches reports whether the kernel item have satisfies the desired item
+// want (same Key assumed): equal, except that fields want leaves to the
+// kernel (an empty MAC) match anything.
+func Matches(want, have Item) bool {
+	switch w := want.(type) {
+	case Link:
+		h, ok := have.(Link)
+		if !ok {
+			return false
+		}
+		if w.MAC == "" {
+			h.MAC = ""
+		}
+		return w == h
+	case Veth:
+		h, ok := have.(Veth)
+		if !ok {
+			return false
+		}
+		if w.MAC == "" {
+			h.MAC = ""
+		}
+		return w == h
+	}
+	return want == have
+}
+
+// replaces reports whether turning have into want needs a delete and a
+// create rather than a change in place: a link of another kind, a veth
+// whose other end is elsewhere.
+func replaces(want, have Item) bool {
+	switch w := want.(type) {
+	case Link:
+		h, ok := have.(Link)
+		return !ok || h.Kind != w.Kind
+	case Veth:
+		h, ok := have.(Veth)
+		return !ok || h.PeerNS != w.PeerNS || h.PeerName != w.PeerName
+	}
+	return false
+}
+
+// Diff returns the operations that turn have into want, in the order to
+// run them: removals first, in reverse creation order, then creations and
+// changes in creation order. Items that match are not touched. Items that
+// go away with a namespace being removed are not removed one by one.
+func Diff(have, want *HostConfig) []Op {
+	var removes, ensures []Op
+	goneNS := map[string]bool{}
+	for k, h := range have.Items {
+		if n, ok := h.(Netns); ok {
+			if _, keep := want.Items[k]; !keep {
+				goneNS[n.Name] = true
+			}
+		}
+	}
+	for k, h := range have.Items {
+		w, keep := want.Items[k]
+		if keep && (Matches(w, h) || !replaces(w, h)) {
+			continue
+		}
+		if _, ok := h.(Netns); !ok && (goneNS[h.Namespace()] || vethPeerGone(h, goneNS)) {
+			continue
+		}
+		removes = append(removes, Op{Remove: true, Item: h, Owner: ownerOf(have, want, k)})
+	}
+	for k, w := range want.Items {
+		if h, ok := have.Items[k]; ok && Matches(w, h) {
+			continue
+		}
+		ensures = append(ensures, Op{Item: w, Owner: want.Owners[k]})
+	}
+	sort.Slice(removes, func(i, j int) bool { return itemLess(removes[j].Item, removes[i].Item) })
+	sort.Slice(ensures, func(i, j int) bool { return itemLess(ensures[i].Item, ensures[j].Item) })
+	return append(removes, ensures...)
+}
+
+func vethPeerGone(it Item, goneNS map[string]bool) bool {
+	v, ok := it.(Veth)
+	return ok && goneNS[v.PeerNS]
+}
+
+func ownerOf(have, want *HostConfig, key string) string {
+	if o := want.Owners[key]; o != "" {
+		return o
+	}
+	return have.Owners[key]
+}
+
+// apply records in c the effect a successful op has on the kernel,
+// including what the kernel does on its own: removing a namespace removes
+// everything in it and every veth pair with an end in it; removing a link
+// removes its addresses and routes and releases the ports of a bridge; a
+// new namespace starts with lo down.
+func (c *HostConfig) apply(op Op) {
+	k := op.Item.Key()
+	if !op.Remove {
+		if n, ok := op.Item.(Netns); ok {
+			if _, had := c.Items[k]; !had {
+				lo := Link{NS: n.Name, Name: "lo", Kind: KindLoopback}
+				c.Add(op.Owner, lo)
+			}
+		}
+		if old, ok := c.Items[k]; ok && replaces(op.Item, old) {
+			c.remove(old)
+		}
+		c.Add(op.Owner, op.Item)
+		return
+	}
+	c.remove(op.Item)
+}
+
+func (c *HostConfig) remove(it Item) {
+	k := it.Key()
+	if _, ok := c.Items[k]; !ok {
+		return
+	}
+	delete(c.Items, k)
+	delete(c.Owners, k)
+	switch x := it.(type) {
+	case Netns:
+		for key, other := range c.Items {
+			if other.Namespace() == x.Name {
+				delete(c.Items, key)
+				delete(c.Owners, key)
+			}
+		}
+		// A veth pair dies with either end.
+		for _, other := range c.Items {
+			if v, ok := other.(Veth); ok && v.PeerNS == x.Name {
+				c.remove(v)
+			}
+		}
+	case Link:
+		c.dropOnDev(x.NS, x.Name)
+		for key, other := range c.Items {
+			if v, ok := other.(Veth); ok && v.PeerNS == x.NS && v.PeerMaster == x.Name {
+				v.PeerMaster = ""
+				c.Items[key] = v
+			}
+		}
+	case Veth:
+		c.dropOnDev(x.NS, x.Name)
+		c.dropOnDev(x.PeerNS, x.PeerName)
+	}
+}
+
+// dropOnDev removes the addresses and routes on a link that went away.
+func (c *HostConfig) dropOnDev(ns, dev string) {
+	for key, other := range c.Items {
+		switch o := other.(type) {
+		case Addr:
+			if o.NS == ns && o.Dev == dev {
+				delete(c.Items, key)
+				delete(c.Owners, key)
+			}
+		case Route:
+			if o.NS == ns && o.Dev == dev {
+				delete(c.Items, key)
+				delete(c.Owners, key)
+			}
+		}
+	}
+}

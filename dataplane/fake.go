@@ -1,0 +1,218 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+)
+
+// FakeKernel is a Kernel in memory that behaves as Linux does where the
+// reconciler can tell: an item needs its namespace, an address or route its
+// link, a gateway an address on the link that reaches it, a veth its peer
+// namespace and bridge; a new namespace has lo down; removing a namespace,
+// link or veth takes with it what Linux takes with it. Its State renders as
+// the iproute2 commands that would rebuild it.
+type FakeKernel struct {
+	mu    sync.Mutex
+	state *HostConfig
+	log   []string
+	// Fail, if set, is asked before each operation; a non-nil error fails
+	// it without changing anything.
+	Fail func(op Op) error
+}
+
+// NewFakeKernel returns a FakeKernel with nothing in it.
+func NewFakeKernel() *FakeKernel {
+	return &FakeKernel{state: NewHostConfig()}
+}
+
+// State returns the current state (sorted iproute2 commands).
+func (k *FakeKernel) State() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.state.String()
+}
+
+// Log returns the operations done since the last call ("+ item" or
+// "- item"), in order, and clears it.
+func (k *FakeKernel) Log() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := k.log
+	k.log = nil
+	return out
+}
+
+// Set replaces a piece of state behind the reconciler's back, as an admin
+// (or a crash) would: to test drift and pruning.
+func (k *FakeKernel) Set(it Item) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.state.apply(Op{Item: it})
+}
+
+// Delete removes a piece of state behind the reconciler's back.
+func (k *FakeKernel) Delete(it Item) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.state.remove(it)
+}
+
+// Ensure implements Kernel.
+func (k *FakeKernel) Ensure(it Item) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	op := Op{Item: it}
+	if k.Fail != nil {
+		if err := k.Fail(op); err != nil {
+			return err
+		}
+	}
+	if err := k.check(it); err != nil {
+		return err
+	}
+	k.state.apply(op)
+	k.log = append(k.log, op.String())
+	return nil
+}
+
+// Remove implements Kernel.
+func (k *FakeKernel) Remove(it Item) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	op := Op{Remove: true, Item: it}
+	if k.Fail != nil {
+		if err := k.Fail(op); err != nil {
+			return err
+		}
+	}
+	if l, ok := it.(Link); ok && l.Kind == KindLoopback {
+		return fmt.Errorf("%s: lo cannot be deleted", l.NS)
+	}
+	k.log = append(k.log, op.String())
+	if _, ok := it.(Sysctl); ok {
+		return nil
+	}
+	k.state.remove(it)
+	return nil
+}
+
+// Observe implements Kernel.
+func (k *FakeKernel) Observe(prefix string) (*HostConfig, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := NewHostConfig()
+	for key, it := range k.state.Items {
+		if strings.HasPrefix(it.Namespace(), prefix+"-") {
+			out.Items[key] = it
+		}
+	}
+	return out, nil
+}
+
+func (k *FakeKernel) hasNS(ns string) error {
+	if _, ok := k.state.Items[Netns{Name: ns}.Key()]; !ok {
+		return fmt.Errorf("netns %s: no such namespace", ns)
+	}
+	return nil
+}
+
+// device returns the link called name in ns: a Link, or either end of a
+// Veth.
+func (k *FakeKernel) device(ns, name string) (up bool, kind string, ok bool) {
+	if it, found := k.state.Items["link "+ns+" "+name]; found {
+		switch l := it.(type) {
+		case Link:
+			return l.Up, l.Kind, true
+		case Veth:
+			return l.Up, "veth", true
+		}
+	}
+	for _, it := range k.state.Items {
+		if v, isVeth := it.(Veth); isVeth && v.PeerNS == ns && v.PeerName == name {
+			return v.Up, "veth", true
+		}
+	}
+	return false, "", false
+}
+
+func (k *FakeKernel) check(it Item) error {
+	if _, ok := it.(Netns); ok {
+		return nil
+	}
+	if err := k.hasNS(it.Namespace()); err != nil {
+		return err
+	}
+	switch x := it.(type) {
+	case Link:
+		if x.Kind == KindLoopback {
+			if x.Name != "lo" {
+				return fmt.Errorf("%s: cannot create a loopback %s", x.NS, x.Name)
+			}
+			return nil
+		}
+		if x.Kind != KindBridge {
+			return fmt.Errorf("%s: unknown link kind %q", x.NS, x.Kind)
+		}
+		if _, ok := k.state.Items[x.Key()]; !ok {
+			if _, _, taken := k.device(x.NS, x.Name); taken {
+				return fmt.Errorf("%s: link %s: file exists", x.NS, x.Name)
+			}
+		}
+	case Veth:
+		if err := k.hasNS(x.PeerNS); err != nil {
+			return err
+		}
+		old, exists := k.state.Items[x.Key()]
+		same := exists && !replaces(x, old)
+		if !exists {
+			if _, _, taken := k.device(x.NS, x.Name); taken {
+				return fmt.Errorf("%s: link %s: file exists", x.NS, x.Name)
+			}
+		}
+		if !same {
+			if _, _, taken := k.device(x.PeerNS, x.PeerName); taken {
+				return fmt.Errorf("%s: link %s: file exists", x.PeerNS, x.PeerName)
+			}
+		}
+		if x.PeerMaster != "" {
+			if _, kind, ok := k.device(x.PeerNS, x.PeerMaster); !ok || kind != KindBridge {
+				return fmt.Errorf("%s: master %s: no such bridge", x.PeerNS, x.PeerMaster)
+			}
+		}
+	case Addr:
+		if _, _, ok := k.device(x.NS, x.Dev); !ok {
+			return fmt.Errorf("%s: addr %s: no such device %s", x.NS, x.Prefix, x.Dev)
+		}
+	case Route:
+		if x.Type == RouteBlackhole {
+			if x.Dev != "" || x.Via.IsValid() {
+				return fmt.Errorf("%s: a blackhole route has no device or gateway", x.NS)
+			}
+			return nil
+		}
+		up, _, ok := k.device(x.NS, x.Dev)
+		if !ok {
+			return fmt.Errorf("%s: route %s: no such device %s", x.NS, x.Dst, x.Dev)
+		}
+		if x.Via.IsValid() && (!up || !k.onLink(x.NS, x.Dev, x.Via)) {
+			return fmt.Errorf("%s: route %s via %s: Nexthop has invalid gateway", x.NS, x.Dst, x.Via)
+		}
+	case Rule:
+	case Sysctl:
+	default:
+		return fmt.Errorf("unknown item %T", it)
+	}
+	return nil
+}
+
+// onLink reports whether an address on dev has a prefix holding gw.
+func (k *FakeKernel) onLink(ns, dev string, gw netip.Addr) bool {
+	for _, it := range k.state.Items {
+		if a, ok := it.(Addr); ok && a.NS == ns && a.Dev == dev && a.Prefix.Contains(gw) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,21 @@
+//go:build !linux
+
+package dataplane
+
+import (
+	"errors"
+	"log/slog"
+)
+
+var errNotLinux = errors.New("dataplane: the Linux data plane runs only on Linux; use --dataplane none")
+
+// LinuxKernel exists only on Linux; elsewhere every call fails.
+type LinuxKernel struct{}
+
+// NewLinuxKernel returns a Kernel whose calls fail outside Linux.
+func NewLinuxKernel(log *slog.Logger) *LinuxKernel { return &LinuxKernel{} }
+
+func (k *LinuxKernel) Ensure(it Item) error                       { return errNotLinux }
+func (k *LinuxKernel) Remove(it Item) error                       { return errNotLinux }
+func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) { return nil, errNotLinux }
+func (k *LinuxKernel) Close() error                               { return nil }
