@@ -96,14 +96,14 @@ func NewServer(opts Options) (*Server, error) {
 // with AWS's code; nothing here panics on bad input.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
-	flavor := awsquery.Query
+	flavor, namespace := awsquery.Query, ""
 	fail := func(err error) {
 		e, ok := awserr.As(err)
 		if !ok {
 			s.log.Error("internal error", "request_id", reqID, "err", err)
 			e = awserr.Internal()
 		}
-		awsquery.WriteError(w, flavor, reqID, e)
+		awsquery.WriteError(w, flavor, namespace, reqID, e)
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -126,7 +126,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(awserr.New("InvalidAction", "The action or operation requested is not valid for this endpoint."))
 		return
 	}
-	flavor = svc.Flavor
+	flavor, namespace = svc.Flavor, svc.Namespace
 
 	var account, principal string
 	if auth != nil || !svc.Anonymous[form.Get("Action")] {

@@ -22,6 +22,8 @@ type Error struct {
 	// Server marks faults of the service rather than the caller (the Query
 	// protocol's <Type>Receiver</Type>).
 	Server bool
+	// Param names the parameter a MissingParameter error is about.
+	Param string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -63,7 +65,9 @@ func HasCode(err error, code string) bool {
 
 // MissingParameter reports a required parameter that was not given.
 func MissingParameter(name string) *Error {
-	return New("MissingParameter", "The request must contain the parameter %s", name)
+	e := New("MissingParameter", "The request must contain the parameter %s", name)
+	e.Param = name
+	return e
 }
 
 // InvalidParameterValue reports a parameter whose value is not acceptable.

@@ -2,11 +2,14 @@ package awsquery
 
 import (
 	"bytes"
+	"fmt"
+	"reflect"
 	"context"
 	"encoding/xml"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/isthmusnet/isthmus/awserr"
 )
@@ -45,6 +48,11 @@ func Op[I, O any](f func(r *Request, in *I) (*O, error)) Action {
 	return func(r *Request) (any, error) {
 		in := new(I)
 		if err := Decode(r.Form, in, r.Flavor == EC2); err != nil {
+			if e, ok := awserr.As(err); ok && e.Code == "MissingParameter" && r.Flavor == Query {
+				// The Query services answer a missing member as a
+				// validation failure, naming it in lowerCamel.
+				return nil, awserr.New("ValidationError", "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lowerFirst(e.Param))
+			}
 			return nil, err
 		}
 		out, err := f(r, in)
@@ -71,12 +79,18 @@ type Service struct {
 func MarshalResponse(svc *Service, action, requestID string, out any) ([]byte, error) {
 	var inner []byte
 	if out != nil {
+		v := reflect.ValueOf(out)
+		for v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			return nil, fmt.Errorf("awsquery: output of %s is a %s, not a struct", action, v.Kind())
+		}
 		var b bytes.Buffer
-		if err := xml.NewEncoder(&b).EncodeElement(out, xml.StartElement{Name: xml.Name{Local: "R"}}); err != nil {
+		if err := encodeOutput(&b, v); err != nil {
 			return nil, err
 		}
-		// Strip the <R> wrapper: what is left are the output's members.
-		inner = b.Bytes()[len("<R>") : b.Len()-len("</R>")]
+		inner = b.Bytes()
 	}
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
@@ -114,8 +128,10 @@ func WriteBody(w http.ResponseWriter, requestID string, body []byte) error {
 	return err
 }
 
-// WriteError writes e in the flavor's error envelope.
-func WriteError(w http.ResponseWriter, flavor Flavor, requestID string, e *awserr.Error) {
+// WriteError writes e in the flavor's error envelope; namespace is the
+// service's XML namespace, which the Query flavour's <ErrorResponse>
+// carries ("" when the service is not known yet).
+func WriteError(w http.ResponseWriter, flavor Flavor, namespace, requestID string, e *awserr.Error) {
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	switch flavor {
@@ -130,7 +146,11 @@ func WriteError(w http.ResponseWriter, flavor Flavor, requestID string, e *awser
 		if e.Server {
 			typ = "Receiver"
 		}
-		buf.WriteString("<ErrorResponse><Error><Type>" + typ + "</Type><Code>")
+		if namespace != "" {
+			buf.WriteString("<ErrorResponse xmlns=\"" + namespace + "\"><Error><Type>" + typ + "</Type><Code>")
+		} else {
+			buf.WriteString("<ErrorResponse><Error><Type>" + typ + "</Type><Code>")
+		}
 		xml.EscapeText(&buf, []byte(e.Code))
 		buf.WriteString("</Code><Message>")
 		xml.EscapeText(&buf, []byte(e.Message))
@@ -142,4 +162,11 @@ func WriteError(w http.ResponseWriter, flavor Flavor, requestID string, e *awser
 	h.Set("x-amzn-RequestId", requestID)
 	w.WriteHeader(e.HTTPStatus())
 	w.Write(buf.Bytes())
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }

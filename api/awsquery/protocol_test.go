@@ -82,7 +82,7 @@ func TestEnvelopes(t *testing.T) {
 		{"query-internal-error.xml", Query, awserr.Internal()},
 	} {
 		w := httptest.NewRecorder()
-		WriteError(w, tc.flavor, "req-e", tc.err)
+		WriteError(w, tc.flavor, "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/", "req-e", tc.err)
 		if w.Code != tc.err.HTTPStatus() {
 			t.Errorf("%s: status %d", tc.name, w.Code)
 		}

@@ -115,7 +115,7 @@ func (w *wire) call(action string, params ...string) []byte {
 			w.t.Fatalf("%s: %v", action, err)
 		}
 		rec := httptest.NewRecorder()
-		awsquery.WriteError(rec, awsquery.Query, "req-1", e)
+		awsquery.WriteError(rec, awsquery.Query, XMLNamespace, "req-1", e)
 		return indent(w.t, rec.Body.Bytes())
 	}
 	b, err := awsquery.MarshalResponse(w.svc, action, "req-1", out)
