@@ -2,12 +2,12 @@ package awsquery
 
 import (
 	"bytes"
-	"fmt"
-	"reflect"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
