@@ -162,7 +162,7 @@ func TestClientTokenIdempotency(t *testing.T) {
 	s1, b1 := post(t, env, base+vpc)
 	s2, b2 := post(t, env, base+vpc)
 	if s1 != 200 || s2 != 200 {
-		t.Skipf("CreateRouteTable not served yet: %d %s", s1, b1)
+		t.Fatalf("CreateRouteTable: %d %s / %d %s", s1, b1, s2, b2)
 	}
 	if id1, id2 := between(b1, "<routeTableId>", "</routeTableId>"), between(b2, "<routeTableId>", "</routeTableId>"); id1 == "" || id1 != id2 {
 		t.Fatalf("retry with the same token made %q and %q", id1, id2)
