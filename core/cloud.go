@@ -20,6 +20,8 @@ type Options struct {
 	// Rand is the source of IDs and secrets; nil means crypto/rand.
 	Rand   io.Reader
 	Logger *slog.Logger
+	// Catalog is the AWS service catalog; nil means DefaultCatalog().
+	Catalog *Catalog
 }
 
 // Cloud is the control plane. It is safe for concurrent use; all state lives
@@ -31,11 +33,12 @@ type Cloud struct {
 	rand    io.Reader
 	regions map[string]Region
 	order   []string // region names in the order given
+	catalog *Catalog
 }
 
 // New returns a Cloud over st.
 func New(st store.Store, opts Options) *Cloud {
-	c := &Cloud{st: st, log: opts.Logger, now: opts.Now, rand: opts.Rand, regions: map[string]Region{}}
+	c := &Cloud{st: st, log: opts.Logger, now: opts.Now, rand: opts.Rand, regions: map[string]Region{}, catalog: opts.Catalog}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

@@ -726,6 +726,9 @@ func (c *Cloud) DeleteRoute(who Caller, routeTableID, cidr, prefixList string) e
 		if rt.Routes[i].Local() {
 			return awserr.InvalidParameterValue("cannot remove local route %s in route table %s", rt.Routes[i].DestinationCidrBlock, rt.ID)
 		}
+		if err := tx.routeRemovable(rt, &rt.Routes[i]); err != nil {
+			return err
+		}
 		rt.Routes = slices.Delete(rt.Routes, i, i+1)
 		return tx.save(kindRouteTable, rt)
 	})
@@ -736,28 +739,21 @@ func (c *Cloud) DeleteRoute(who Caller, routeTableID, cidr, prefixList string) e
 // checkVpcEndpointTarget validates a VPC endpoint as the target of a route
 // in rt. AWS accepts only Gateway Load Balancer endpoints of the table's
 // own VPC as route targets; gateway endpoints get their prefix-list routes
-// through ModifyVpcEndpoint, not CreateRoute.
-//
-// VPC endpoints arrive with a later issue. Until then no endpoint exists,
-// so every well-formed id answers InvalidVpcEndpointId.NotFound. When they
-// exist this must load the caller's endpoint (NotFound otherwise), refuse
-// a type other than GatewayLoadBalancer (RouteNotSupported) and one of
-// another VPC (InvalidParameterValue), and vpcEndpointTargetActive must
-// report its state.
+// through ModifyVpcEndpoint, not CreateRoute. (The endpoint rules are in
+// endpoint.go.)
 func (tx *Tx) checkVpcEndpointTarget(rt *RouteTable, id string) error {
 	if !wellFormedID("vpce", id) {
 		return awserr.New("InvalidVpcEndpointId.Malformed", "Invalid id: \"%s\" (expecting \"vpce-...\")", id)
 	}
-	return awserr.New("InvalidVpcEndpointId.NotFound", "The vpcEndpoint ID '%s' does not exist", id)
+	return tx.endpointRouteTarget(rt, id)
 }
 
 // vpcEndpointTargetActive reports whether a route to endpoint id is active
 // (the endpoint exists and is available) rather than a blackhole.
-func (tx *Tx) vpcEndpointTargetActive(id string) bool { return false }
+func (tx *Tx) vpcEndpointTargetActive(id string) bool { return tx.endpointTargetActive(id) }
 
 // checkPrefixListDestination validates a prefix list as a route
-// destination. Prefix lists arrive with a later issue; until then a
-// well-formed id is accepted so that such routes can be stored. When they
-// exist this must answer InvalidPrefixListID.NotFound for a list the
-// caller cannot use.
-func (tx *Tx) checkPrefixListDestination(id string) error { return nil }
+// destination: AWS-managed lists belong to gateway endpoints (see
+// prefixlist.go); customer-managed lists are not modelled, so other
+// well-formed ids are accepted.
+func (tx *Tx) checkPrefixListDestination(id string) error { return tx.prefixListForRoute(id) }

@@ -451,16 +451,9 @@ func parseCIDR6(s string) (netip.Prefix, bool) {
 }
 
 // checkPrefixListID is the single validation hook for prefix lists named
-// by rules. Prefix lists are not modelled yet: until they are, any id of
-// the form pl-<hex> is accepted and no other. When prefix lists arrive this
-// must load the list (AWS-managed or the caller's / shared with it) and
-// answer InvalidPrefixListID.NotFound for one that does not exist.
-func (tx *Tx) checkPrefixListID(id string) error {
-	if !wellFormedID("pl", id) {
-		return awserr.New("InvalidPrefixListId.Malformed", "Invalid id: \"%s\" (expecting \"pl-...\")", id)
-	}
-	return nil
-}
+// by rules: the list must exist (the AWS-managed lists of the region, see
+// prefixlist.go), else InvalidPrefixListID.NotFound.
+func (tx *Tx) checkPrefixListID(id string) error { return tx.prefixListForSecurityGroup(id) }
 
 // ruleContext is what building rules for one group needs to know.
 type ruleContext struct {

@@ -5,12 +5,14 @@ package isthmustest
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -82,7 +84,15 @@ func (e *Env) Config(keyID, secret, region string) aws.Config {
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
 		BaseEndpoint: aws.String(e.URL),
-		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+		// No retries: a test must see every error the server gives.
+		Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+		// A new connection per request: with keep-alive, net/http's client
+		// occasionally reads a reused connection that its own write loop
+		// has just closed (aws-sdk-go-v2#2737), failing a request the
+		// server answered; without retries that would be a flaky test.
+		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.DisableKeepAlives = true
+		}),
 	}
 }
 

@@ -22,6 +22,9 @@ func New(cloud *core.Cloud) *awsquery.Service {
 		h.routeTableActions(),
 		h.securityGroupActions(),
 		h.networkInterfaceActions(),
+		h.endpointActions(),
+		h.endpointServiceActions(),
+		h.prefixListActions(),
 	} {
 		for name, a := range table {
 			actions[name] = a
