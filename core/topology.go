@@ -18,6 +18,10 @@ type Topology struct {
 	NetworkInterfaces []*NetworkInterface
 	RouteTables       []*RouteTable
 	SecurityGroups    []*SecurityGroup
+	// PrefixLists holds the entries (CIDRs) of every prefix list that a
+	// security group rule names, by id. A list the core does not know is
+	// absent: rules naming it match nothing.
+	PrefixLists map[string][]string
 }
 
 // topologyKinds are the kinds a Topology holds; a change to any other key
@@ -46,8 +50,25 @@ func (c *Cloud) Topology() (*Topology, int64, error) {
 			if err := appendAll(tx, kindRouteTable, &top.RouteTables); err != nil {
 				return err
 			}
+			n := len(top.SecurityGroups)
 			if err := appendAll(tx, kindSecurityGroup, &top.SecurityGroups); err != nil {
 				return err
+			}
+			for _, g := range top.SecurityGroups[n:] {
+				for _, r := range g.Rules {
+					if r.PrefixList == "" {
+						continue
+					}
+					if _, done := top.PrefixLists[r.PrefixList]; done {
+						continue
+					}
+					if cidrs, ok := tx.prefixListEntries(r.PrefixList); ok {
+						if top.PrefixLists == nil {
+							top.PrefixLists = map[string][]string{}
+						}
+						top.PrefixLists[r.PrefixList] = cidrs
+					}
+				}
 			}
 		}
 		return nil

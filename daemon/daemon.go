@@ -24,6 +24,7 @@ import (
 	"github.com/isthmusnet/isthmus/api/sts"
 	"github.com/isthmusnet/isthmus/core"
 	"github.com/isthmusnet/isthmus/dataplane"
+	"github.com/isthmusnet/isthmus/dns"
 	"github.com/isthmusnet/isthmus/notify"
 	"github.com/isthmusnet/isthmus/store/bolt"
 )
@@ -42,7 +43,11 @@ type Config struct {
 	// DataplanePrefix names the kernel objects the data plane owns
 	// (default "isth").
 	DataplanePrefix string
-	Logger          *slog.Logger
+	// DNSUpstream, if set, is the resolver (host:port) that the VPC
+	// resolvers forward names they do not hold to; otherwise such names
+	// are NXDOMAIN.
+	DNSUpstream string
+	Logger      *slog.Logger
 	// Out receives the start-up banner (where it listens, how to use it).
 	Out io.Writer
 	// Ready, if set, is called with the bound address once serving.
@@ -106,25 +111,46 @@ func Run(ctx context.Context, cfg Config) error {
 	defer st.Close()
 	cloud := core.New(st, core.Options{Regions: regions, Logger: log})
 
+	adm := &adminDeps{cloud: cloud, log: log}
 	switch cfg.Dataplane {
 	case "linux":
 		if err := dataplane.CheckPrivileges(); err != nil {
 			return err
 		}
+		prefix := cfg.DataplanePrefix
+		if prefix == "" {
+			prefix = dataplane.DefaultPrefix
+		}
 		k := dataplane.NewLinuxKernel(log.With("component", "kernel"))
 		defer k.Close()
-		rec, err := dataplane.New(cloud, k, log.With("component", "dataplane"), dataplane.Options{Prefix: cfg.DataplanePrefix})
+		// The VPC resolvers follow the data plane; they close with the
+		// daemon (their sockets cannot outlive it) and reopen on start.
+		resolvers := dns.NewManager(dns.Options{Prefix: prefix, Upstream: cfg.DNSUpstream, Logger: log.With("component", "dns")})
+		defer resolvers.Close()
+		rec, err := dataplane.New(cloud, k, log.With("component", "dataplane"), dataplane.Options{
+			Prefix:    prefix,
+			Followers: []dataplane.Follower{resolvers},
+		})
 		if err != nil {
 			return err
 		}
 		// Closing leaves the kernel state in place: a restarted daemon
-		// takes it over without touching live flows.
+		// takes it over without touching live flows. (Deferred after the
+		// resolvers' Close, so it runs first.)
 		defer rec.Close()
 		go func() {
 			if err := rec.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Error("data plane stopped", "err", err)
 			}
 		}()
+		adm.rec, adm.prefix = rec, prefix
+		cctx, stopCollector := context.WithCancel(ctx)
+		collected := make(chan struct{})
+		go func() {
+			defer close(collected)
+			collectExecInterfaces(cctx, adm)
+		}()
+		defer func() { stopCollector(); <-collected }()
 	case "none", "":
 	default:
 		return fmt.Errorf("unknown data plane %q (want linux or none)", cfg.Dataplane)
@@ -148,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// The admin socket comes up before the API port, so that whoever sees
 	// the port open can also manage accounts.
-	admin, err := serveAdmin(filepath.Join(cfg.DataDir, AdminSocket), cloud, log)
+	admin, err := serveAdmin(filepath.Join(cfg.DataDir, AdminSocket), adm)
 	if err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func firstLine(s string) string {
 }
 
 // Teardown removes everything of prefix from the kernel: every namespace
-// named "<prefix>-…", with its links. It is for tests and for uninstalling;
+// named "<prefix>-…", with its links, and its files in EtcNetnsDir. It is for tests and for uninstalling;
 // the Reconciler never calls it (a stopping daemon leaves the data plane
 // running, and its successor takes over without disturbing traffic).
 func Teardown(k Kernel, prefix string) error {
@@ -113,8 +113,9 @@ func Teardown(k Kernel, prefix string) error {
 	}
 	var errs []error
 	for _, it := range seen.Sorted() {
-		if n, ok := it.(Netns); ok {
-			if err := k.Remove(n); err != nil {
+		switch it.(type) {
+		case Netns, ResolvConf: // a namespace takes everything in it along
+			if err := k.Remove(it); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,7 +72,43 @@ func randomTopology(r *rand.Rand) *core.Topology {
 		if r.IntN(2) == 0 {
 			mac = fmt.Sprintf("02:00:00:00:%02x:%02x", i, r.IntN(2))
 		}
-		t.eni(n.id, n.sub, vpc, ip, mac)
+		eni := t.eni(n.id, n.sub, vpc, ip, mac)
+		for _, g := range []string{sgWeb, sgApp, sgOps} {
+			if r.IntN(3) == 0 {
+				eni.Groups = append(eni.Groups, g)
+			}
+		}
+	}
+	// Security groups: each present or not, with a random subset of a
+	// pool of rules (CIDRs, groups that may be absent, prefix lists that
+	// may be unknown), so that rules, sets and their elements come and go.
+	pool := []core.SGRule{
+		rule("in", "tcp", 80, 80, "0.0.0.0/0"),
+		rule("in", "tcp", 22, 22, "10.0.0.0/16"),
+		rule("in", "-1", -1, -1, sgWeb),
+		rule("in", "tcp", 5432, 5432, sgApp),
+		rule("in", "icmp", 8, -1, "10.1.0.0/16"),
+		rule("in", "udp", 53, 53, sgOps),
+		rule("out", "-1", -1, -1, "0.0.0.0/0"),
+		rule("out", "tcp", 443, 443, "pl-63a5400a"),
+		rule("out", "tcp", 5432, 5432, sgApp),
+		rule("out", "udp", 1000, 2000, "10.1.2.0/24"),
+	}
+	for _, g := range []string{sgWeb, sgApp, sgOps} {
+		if r.IntN(4) == 0 {
+			continue
+		}
+		var rules []core.SGRule
+		for _, ru := range pool {
+			if r.IntN(3) == 0 {
+				rules = append(rules, ru)
+			}
+		}
+		t.sg(g, vpcA, rules...)
+	}
+	if r.IntN(2) == 0 {
+		entries := []string{"198.51.100.0/24", "198.51.101.0/25"}
+		t.PrefixLists = map[string][]string{"pl-63a5400a": entries[:1+r.IntN(2)]}
 	}
 	// A second table in VPC A, associated with a random subset of its
 	// subnets.
@@ -126,12 +164,16 @@ func TestReplayConverges(t *testing.T) {
 	fk := NewFakeKernel()
 	a := NewApplier(fk, DefaultPrefix)
 	var adds, removes, replaced int
+	nft := map[bool]int{} // nftables operations: added (true) or removed
 	for round := 0; round < 400; round++ {
 		i := r.IntN(len(states))
 		want := states[i]
 		applyAll(t, a, want)
 		seen := map[string]bool{}
 		for _, l := range fk.Log() {
+			if strings.Contains(l, " nft add ") {
+				nft[strings.HasPrefix(l, "+ ")]++
+			}
 			switch {
 			case strings.HasPrefix(l, "+ "):
 				adds++
@@ -164,6 +206,9 @@ func TestReplayConverges(t *testing.T) {
 	t.Logf("%d creations or changes, %d removals, %d replaced in one pass", adds, removes, replaced)
 	if adds < 1000 || removes < 200 || replaced == 0 {
 		t.Fatalf("the replay exercised too little: %d creations or changes, %d removals", adds, removes)
+	}
+	if nft[true] < 300 || nft[false] < 100 {
+		t.Fatalf("the replay exercised too few nftables changes: %d added, %d removed one by one", nft[true], nft[false])
 	}
 }
 
@@ -224,6 +269,7 @@ func TestAddingOneInterfaceTouchesOnlyIt(t *testing.T) {
 		"ip -n " + VpcNamespace(DefaultPrefix, vpcA) + " link set " + VethPeerName(eniC) + " master " + BridgeName(subA) + " up",
 		"+ ip -n " + ns + " addr add 10.0.1.11/24 dev eth0",
 		"+ ip -n " + ns + " route add default via 10.0.1.1 dev eth0",
+		"+ " + ResolvConf{NS: ns, Nameserver: netip.MustParseAddr("10.0.0.2"), Search: "ec2.internal"}.String(),
 	}, "\n")
 	if got != want {
 		t.Fatalf("adding one interface did:\n%s\nwant only:\n%s", got, want)
@@ -265,8 +311,8 @@ func TestFailureIsolated(t *testing.T) {
 	if len(res.Failed) != 1 || !errors.Is(res.Failed[eniA], boom) {
 		t.Fatalf("Failed = %v, want only %s", res.Failed, eniA)
 	}
-	if res.Pending[eniA] != 3 { // the veth, then its address and route
-		t.Fatalf("Pending[%s] = %d, want 3", eniA, res.Pending[eniA])
+	if res.Pending[eniA] != 4 { // the veth, then its address, route and resolv.conf
+		t.Fatalf("Pending[%s] = %d, want 4", eniA, res.Pending[eniA])
 	}
 	if res.Pending[eniB] != 0 || !strings.Contains(fk.State(), "10.0.1.11/24") {
 		t.Fatalf("the healthy interface was not applied:\n%s", fk.State())
@@ -274,7 +320,7 @@ func TestFailureIsolated(t *testing.T) {
 	// Held back: nothing happens for it.
 	fk.Fail = nil
 	res = a.Apply(want, func(owner string) bool { return owner == eniA })
-	if res.Ops != 0 || res.Pending[eniA] != 3 {
+	if res.Ops != 0 || res.Pending[eniA] != 4 {
 		t.Fatalf("held object: ops %d pending %v", res.Ops, res.Pending)
 	}
 	applyAll(t, a, want)
@@ -337,5 +383,103 @@ func TestTeardown(t *testing.T) {
 	}
 	if Teardown(fk, "bad-prefix") == nil {
 		t.Fatal("a bad prefix was accepted")
+	}
+}
+
+// TestSecurityGroupChangesAreIncremental: authorizing a rule touches only
+// the tables of the group's members, one rule each; an interface joining
+// a group adds one element to the sets that name the group, and its own
+// state; nothing else is rewritten.
+func TestSecurityGroupChangesAreIncremental(t *testing.T) {
+	top := planCases()["security-groups"]
+	fk := NewFakeKernel()
+	a := NewApplier(fk, DefaultPrefix)
+	applyAll(t, a, Plan(top, PlanOptions{}))
+	fk.Log()
+	ns := func(id string) string { return ENINamespace(DefaultPrefix, id) }
+
+	// sgApp (members B and C) gains a rule.
+	for _, g := range top.SecurityGroups {
+		if g.ID == sgApp {
+			g.Rules = append(g.Rules, rule("in", "tcp", 9000, 9100, "10.0.0.0/16"))
+		}
+	}
+	applyAll(t, a, Plan(top, PlanOptions{}))
+	got := fk.Log()
+	slices.Sort(got)
+	want := []string{
+		"+ " + NftRule{NS: ns(eniB), Chain: ChainIngress, Match: Match{Peer: "10.0.0.0/16", Proto: 6, From: 9000, To: 9100, Verdict: "accept"}}.String(),
+		"+ " + NftRule{NS: ns(eniC), Chain: ChainIngress, Match: Match{Peer: "10.0.0.0/16", Proto: 6, From: 9000, To: 9100, Verdict: "accept"}}.String(),
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("authorizing one rule did:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// D (no group so far) joins sgApp: A's and C's sets of sgApp gain its
+	// address, B's too, and D gets its own firewall.
+	for _, n := range top.NetworkInterfaces {
+		if n.ID == eniD {
+			n.Groups = []string{sgApp}
+		}
+	}
+	applyAll(t, a, Plan(top, PlanOptions{}))
+	elems := map[string]bool{}
+	for _, l := range fk.Log() {
+		switch {
+		case strings.Contains(l, ns(eniD)):
+		case strings.Contains(l, "add element inet isthmus "+sgApp+" '{ 10.0.1.12 }'") && strings.HasPrefix(l, "+ "):
+			elems[l] = true
+		default:
+			t.Errorf("joining a group did %q", l)
+		}
+	}
+	if len(elems) != 3 {
+		t.Fatalf("the new member joined %d sets, want 3 (in A, B and C): %v", len(elems), elems)
+	}
+}
+
+// TestFakeKernelChecksNftables: the fake refuses what nftables refuses.
+func TestFakeKernelChecksNftables(t *testing.T) {
+	fk := NewFakeKernel()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	refuse := func(err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("the fake kernel accepted it")
+		}
+	}
+	all := Match{Proto: -1, From: -1, To: -1, Verdict: "accept"}
+	bySet := Match{Peer: "@sg-1", Proto: 6, From: 22, To: 22, Verdict: "accept"}
+	base := baseChain("a", ChainInput, "input", "drop", []Match{{CtState: "invalid", Proto: -1, From: -1, To: -1, Verdict: "drop"}, {Proto: -1, From: -1, To: -1, Verdict: "jump " + ChainIngress}})
+
+	refuse(fk.Ensure(NftTable{NS: "a"})) // no namespace
+	must(fk.Ensure(Netns{Name: "a"}))
+	refuse(fk.Ensure(NftChain{NS: "a", Name: ChainIngress})) // no table
+	must(fk.Ensure(NftTable{NS: "a"}))
+	refuse(fk.Ensure(base)) // jumps to a chain that does not exist
+	refuse(fk.Ensure(NftRule{NS: "a", Chain: ChainIngress, Match: all}))
+	must(fk.Ensure(NftChain{NS: "a", Name: ChainIngress}))
+	must(fk.Ensure(base))
+	refuse(fk.Ensure(NftRule{NS: "a", Chain: ChainInput, Match: all})) // a base chain's rules are part of it
+	refuse(fk.Ensure(NftRule{NS: "a", Chain: ChainIngress, Match: bySet}))
+	refuse(fk.Ensure(NftElem{NS: "a", Set: "sg-1", Addr: netip.MustParseAddr("10.0.1.5")}))
+	must(fk.Ensure(NftSet{NS: "a", Name: "sg-1"}))
+	must(fk.Ensure(NftElem{NS: "a", Set: "sg-1", Addr: netip.MustParseAddr("10.0.1.5")}))
+	must(fk.Ensure(NftRule{NS: "a", Chain: ChainIngress, Match: bySet}))
+	refuse(fk.Remove(NftSet{NS: "a", Name: "sg-1"}))         // a rule uses it
+	refuse(fk.Remove(NftChain{NS: "a", Name: ChainIngress})) // the base chain jumps to it
+	must(fk.Remove(NftRule{NS: "a", Chain: ChainIngress, Match: bySet}))
+	must(fk.Remove(NftSet{NS: "a", Name: "sg-1"})) // and its element with it
+	if strings.Contains(fk.State(), "add element") {
+		t.Fatalf("an element outlived its set:\n%s", fk.State())
+	}
+	must(fk.Remove(NftTable{NS: "a"}))
+	if want := "ip netns add a\nip -n a link set lo down\n"; fk.State() != want {
+		t.Fatalf("removing the table left:\n%s", fk.State())
 	}
 }

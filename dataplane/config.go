@@ -13,9 +13,11 @@ import (
 // identity (two items with one Key are two versions of the same thing) and
 // String renders it as the iproute2 command(s) that would create it.
 //
-// The set of item types is closed: Netns, Sysctl, Link, Veth, Addr, Route
-// and Rule. Later parts of the data plane add types here (and to the
-// Kernel implementations) rather than going around the reconciler.
+// The set of item types is closed: Netns, Sysctl, Link, Veth, Addr, Route,
+// Rule, the nftables items of security groups (NftTable, NftSet, NftElem,
+// NftChain, NftRule; see nft.go) and ResolvConf. Later parts of the data
+// plane add types here (and to the Kernel implementations) rather than
+// going around the reconciler.
 type Item interface {
 	Key() string
 	String() string
@@ -35,6 +37,13 @@ const (
 	phaseAddr
 	phaseRoute
 	phaseRule
+	phaseNftTable
+	phaseNftSet
+	phaseNftElem
+	phaseNftChain
+	phaseNftRule
+	phaseNftHook
+	phaseFile
 )
 
 // Netns is a named network namespace, mounted on /run/netns/<Name>.

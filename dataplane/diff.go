@@ -55,6 +55,9 @@ func replaces(want, have Item) bool {
 	case Veth:
 		h, ok := have.(Veth)
 		return !ok || h.PeerNS != w.PeerNS || h.PeerName != w.PeerName
+	case NftChain:
+		h, ok := have.(NftChain)
+		return !ok || h.Hook != w.Hook
 	}
 	return false
 }
@@ -62,29 +65,36 @@ func replaces(want, have Item) bool {
 // Diff returns the operations that turn have into want, in the order to
 // run them: removals first, in reverse creation order, then creations and
 // changes in creation order. Items that match are not touched. Items that
-// go away with a namespace being removed are not removed one by one.
+// go away with a namespace, nftables table, chain or set being removed are
+// not removed one by one.
 func Diff(have, want *HostConfig) []Op {
 	var removes, ensures []Op
 	goneNS := map[string]bool{}
+	gone := map[string]bool{} // keys of items removed (or replaced)
 	for k, h := range have.Items {
-		if n, ok := h.(Netns); ok {
-			if _, keep := want.Items[k]; !keep {
+		w, keep := want.Items[k]
+		if !keep || (!Matches(w, h) && replaces(w, h)) {
+			gone[k] = true
+			if n, ok := h.(Netns); ok && !keep {
 				goneNS[n.Name] = true
 			}
 		}
 	}
 	for k, h := range have.Items {
-		w, keep := want.Items[k]
-		if keep && (Matches(w, h) || !replaces(w, h)) {
+		if !gone[k] {
 			continue
 		}
 		if _, ok := h.(Netns); !ok && (goneNS[h.Namespace()] || vethPeerGone(h, goneNS)) {
 			continue
 		}
+		if containerGone(h, gone) {
+			continue
+		}
 		removes = append(removes, Op{Remove: true, Item: h, Owner: ownerOf(have, want, k)})
 	}
 	for k, w := range want.Items {
-		if h, ok := have.Items[k]; ok && Matches(w, h) {
+		// What matches stays, unless what holds it is replaced.
+		if h, ok := have.Items[k]; ok && Matches(w, h) && !containerGone(w, gone) {
 			continue
 		}
 		ensures = append(ensures, Op{Item: w, Owner: want.Owners[k]})
@@ -92,6 +102,15 @@ func Diff(have, want *HostConfig) []Op {
 	sort.Slice(removes, func(i, j int) bool { return itemLess(removes[j].Item, removes[i].Item) })
 	sort.Slice(ensures, func(i, j int) bool { return itemLess(ensures[i].Item, ensures[j].Item) })
 	return append(removes, ensures...)
+}
+
+func containerGone(it Item, gone map[string]bool) bool {
+	for _, c := range containers(it) {
+		if gone[c] {
+			return true
+		}
+	}
+	return false
 }
 
 func vethPeerGone(it Item, goneNS map[string]bool) bool {
@@ -161,6 +180,15 @@ func (c *HostConfig) remove(it Item) {
 	case Veth:
 		c.dropOnDev(x.NS, x.Name)
 		c.dropOnDev(x.PeerNS, x.PeerName)
+	case NftTable, NftChain, NftSet:
+		for key, other := range c.Items {
+			for _, ck := range containers(other) {
+				if ck == k {
+					delete(c.Items, key)
+					delete(c.Owners, key)
+				}
+			}
+		}
 	}
 }
 

@@ -9,11 +9,14 @@
 //
 // Plan is a pure function from a core.Topology to a HostConfig: the set of
 // kernel items (namespaces, sysctls, links, veth pairs, addresses, routes,
-// rules) that realises it. An Applier diffs a desired HostConfig against
+// rules, nftables tables, sets, elements, chains and rules, resolv.conf
+// files) that realises it. An Applier diffs a desired HostConfig against
 // what the kernel holds and runs only the difference through a Kernel
 // (LinuxKernel over rtnetlink, or FakeKernel in memory). The Reconciler
 // follows the store's change feed, plans after each burst of changes and
-// applies; see its documentation for restarts, retries and resyncs.
+// applies; see its documentation for restarts, retries and resyncs. After
+// each pass it syncs its Followers: what is not kernel state but must
+// follow the topology, such as the VPC resolvers of package dns.
 //
 // # Names
 //
@@ -21,7 +24,9 @@
 // inspected with iproute2:
 //
 //	<prefix>-vpc-<17 hex>   a VPC's router namespace
-//	    lo                  up; holds the VPC resolver address, CIDR base + 2 /32
+//	    lo                  up; holds the VPC resolver's addresses, CIDR
+//	                        base + 2 /32 and 169.254.169.253/32 (package dns
+//	                        listens on both, UDP and TCP port 53)
 //	    br-<8 hex>          a subnet's bridge (first 8 hex digits of the subnet
 //	                        id), holding the gateway (.1 of the subnet) with the
 //	                        subnet's prefix length; MAC 0e:<10 hex of the id>
@@ -35,6 +40,11 @@
 //	    lo                  up
 //	    eth0                its private IP with the subnet's prefix length and
 //	                        its MAC; default via the subnet gateway
+//	    table inet isthmus  its security groups (below)
+//	/etc/netns/<prefix>-eni-<17 hex>/resolv.conf
+//	                        nameserver <VPC CIDR base + 2>, search ec2.internal
+//	                        (us-east-1) or <region>.compute.internal; bound over
+//	                        /etc/resolv.conf by `ip netns exec` and `isthmus exec`
 //
 // Routes and rules that Isthmus installs carry `proto 73`. For example:
 //
@@ -42,10 +52,34 @@
 //	ip netns exec isth-eni-0123456789abcdef0 ping 10.0.1.1
 //	ip -n isth-vpc-0123456789abcdef0 rule
 //	ip -n isth-vpc-0123456789abcdef0 route show table all proto 73
+//	ip netns exec isth-eni-0123456789abcdef0 nft list table inet isthmus
 //
 // # What a VPC can reach
 //
 // Nothing leaves a VPC: the router namespace has no link but its bridges
 // and every route table ends in `blackhole default`, so two VPCs with the
 // same CIDR coexist and never meet. IPv6 is disabled in every namespace.
+//
+// # Security groups
+//
+// Each interface with at least one security group has its own nftables
+// table, inet isthmus, in its namespace (nft.go draws it): base chains on
+// the input and output hooks with policy drop, which accept loopback,
+// conntrack's established and related packets, and what AWS never filters
+// (link-local addresses, the subnet's four reserved addresses, the VPC
+// resolver), drop invalid packets, and jump to sg-in and sg-out, which
+// hold one accepting rule per permission of the interface's groups. A
+// rule naming a group matches a set, sg-<id>, of that group's current
+// members; a rule naming a prefix list becomes one rule per entry. An
+// interface without groups (a Gateway Load Balancer endpoint's) is not
+// filtered. Rules, sets and set elements are separate items, so
+// authorizing a rule adds one rule to each member's table and an interface
+// joining a group adds one element to each set that names the group;
+// nothing else is rewritten.
+//
+// As on AWS, filtering is stateful: revoking a rule stops new flows, while
+// flows conntrack already tracks go on until they end or time out (AWS
+// behaves so for tracked connections; it interrupts only untracked ones,
+// which Isthmus does not have). Every rule carries its own text as its
+// comment, which is how the kernel's rules are read back and found.
 package dataplane

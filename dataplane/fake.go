@@ -90,6 +90,9 @@ func (k *FakeKernel) Remove(it Item) error {
 	if l, ok := it.(Link); ok && l.Kind == KindLoopback {
 		return fmt.Errorf("%s: lo cannot be deleted", l.NS)
 	}
+	if err := k.inUse(it); err != nil {
+		return err
+	}
 	k.log = append(k.log, op.String())
 	if _, ok := it.(Sysctl); ok {
 		return nil
@@ -201,6 +204,46 @@ func (k *FakeKernel) check(it Item) error {
 		}
 	case Rule:
 	case Sysctl:
+	case ResolvConf:
+		if !x.Nameserver.Is4() {
+			return fmt.Errorf("%s: resolv.conf: bad nameserver %s", x.NS, x.Nameserver)
+		}
+	case NftTable:
+	case NftSet:
+		return k.hasItem(x.NS, NftTable{NS: x.NS}.Key(), "table inet "+NftTableName)
+	case NftElem:
+		if !x.Addr.Is4() {
+			return fmt.Errorf("%s: set %s: %s is not an IPv4 address", x.NS, x.Set, x.Addr)
+		}
+		return k.hasItem(x.NS, NftSet{NS: x.NS, Name: x.Set}.Key(), "set "+x.Set)
+	case NftChain:
+		if err := k.hasItem(x.NS, NftTable{NS: x.NS}.Key(), "table inet "+NftTableName); err != nil {
+			return err
+		}
+		switch {
+		case x.Hook == "" && x.Rules == "" && x.Policy == "":
+			return nil
+		case x.Hook != "input" && x.Hook != "output", x.Policy != "accept" && x.Policy != "drop":
+			return fmt.Errorf("%s: chain %s: bad hook %q or policy %q", x.NS, x.Name, x.Hook, x.Policy)
+		}
+		for _, text := range x.matches() {
+			m, _, err := ParseMatch(text)
+			if err != nil {
+				return err
+			}
+			if err := k.checkRefs(x.NS, m); err != nil {
+				return err
+			}
+		}
+	case NftRule:
+		c, ok := k.state.Items[NftChain{NS: x.NS, Name: x.Chain}.Key()].(NftChain)
+		if !ok {
+			return fmt.Errorf("%s: rule %s: no such chain %s", x.NS, x.Match.Text(ingressChain(x.Chain)), x.Chain)
+		}
+		if c.Hook != "" {
+			return fmt.Errorf("%s: chain %s is a base chain; its rules are part of it", x.NS, x.Chain)
+		}
+		return k.checkRefs(x.NS, x.Match)
 	default:
 		return fmt.Errorf("unknown item %T", it)
 	}
@@ -215,4 +258,69 @@ func (k *FakeKernel) onLink(ns, dev string, gw netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+func (k *FakeKernel) hasItem(ns, key, what string) error {
+	if _, ok := k.state.Items[key]; !ok {
+		return fmt.Errorf("%s: %s: no such file or directory", ns, what)
+	}
+	return nil
+}
+
+// checkRefs refuses a rule whose set or jump target does not exist, as
+// nftables does.
+func (k *FakeKernel) checkRefs(ns string, m Match) error {
+	if set, ok := m.setName(); ok {
+		if err := k.hasItem(ns, NftSet{NS: ns, Name: set}.Key(), "set "+set); err != nil {
+			return err
+		}
+	}
+	if chain, ok := m.jumpTarget(); ok {
+		c, found := k.state.Items[NftChain{NS: ns, Name: chain}.Key()].(NftChain)
+		if !found || c.Hook != "" {
+			return fmt.Errorf("%s: jump %s: no such regular chain", ns, chain)
+		}
+	}
+	return nil
+}
+
+// inUse refuses to remove a set a rule uses or a chain a rule jumps to
+// (EBUSY), unless the rule goes with it.
+func (k *FakeKernel) inUse(it Item) error {
+	var set, chain string
+	switch x := it.(type) {
+	case NftSet:
+		set = x.Name
+	case NftChain:
+		chain = x.Name
+	default:
+		return nil
+	}
+	uses := func(owner NftChain, m Match) bool {
+		if s, ok := m.setName(); ok && set != "" && s == set {
+			return true
+		}
+		if c, ok := m.jumpTarget(); ok && chain != "" && c == chain && owner.Name != chain {
+			return true
+		}
+		return false
+	}
+	for _, other := range k.state.Items {
+		switch o := other.(type) {
+		case NftRule:
+			if o.NS == it.Namespace() && o.Chain != chain && uses(NftChain{Name: o.Chain}, o.Match) {
+				return fmt.Errorf("%s: deleting %s: device or resource busy (used by rule %s)", o.NS, it.Key(), o.Key())
+			}
+		case NftChain:
+			if o.NS != it.Namespace() || o.Name == chain {
+				continue
+			}
+			for _, text := range o.matches() {
+				if m, _, err := ParseMatch(text); err == nil && uses(o, m) {
+					return fmt.Errorf("%s: deleting %s: device or resource busy (used by chain %s)", o.NS, it.Key(), o.Name)
+				}
+			}
+		}
+	}
+	return nil
 }

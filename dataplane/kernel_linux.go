@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -34,10 +35,12 @@ type LinuxKernel struct {
 type nsConn struct {
 	fd       netns.Handle
 	nl       *netlink.Handle
+	nft      *nftables.Conn
 	dev, ino uint64
 }
 
 func (c *nsConn) close() {
+	c.nft.CloseLasting()
 	c.nl.Close()
 	c.fd.Close()
 }
@@ -100,13 +103,20 @@ func (k *LinuxKernel) conn(name string) (*nsConn, error) {
 		fd.Close()
 		return nil, err
 	}
+	nc, err := openNft(fd)
+	if err != nil {
+		nl.Close()
+		fd.Close()
+		return nil, fmt.Errorf("netns %s: opening nftables: %w", name, err)
+	}
 	var fst unix.Stat_t
 	if err := unix.Fstat(int(fd), &fst); err != nil {
+		nc.CloseLasting()
 		nl.Close()
 		fd.Close()
 		return nil, err
 	}
-	c = &nsConn{fd: fd, nl: nl, dev: uint64(fst.Dev), ino: fst.Ino}
+	c = &nsConn{fd: fd, nl: nl, nft: nc, dev: uint64(fst.Dev), ino: fst.Ino}
 	k.mu.Lock()
 	k.conns[name] = c
 	k.mu.Unlock()
@@ -175,6 +185,13 @@ func (k *LinuxKernel) Ensure(it Item) error {
 			return nil
 		}
 		return err
+	case NftTable, NftSet, NftElem, NftChain, NftRule:
+		return k.ensureNft(it)
+	case ResolvConf:
+		if _, err := k.conn(x.NS); err != nil {
+			return err
+		}
+		return writeResolvConf(x)
 	}
 	return fmt.Errorf("dataplane: unknown item %T", it)
 }
@@ -207,7 +224,10 @@ func (k *LinuxKernel) remove(it Item) error {
 			}
 		}
 		k.drop(x.Name)
-		return netns.Delete(x.Name)
+		if err := netns.Delete(x.Name); err != nil {
+			return err
+		}
+		return removeEtcDir(x.Name)
 	case Sysctl:
 		return nil
 	case Link:
@@ -253,6 +273,10 @@ func (k *LinuxKernel) remove(it Item) error {
 			return err
 		}
 		return c.nl.RuleDel(nlRule(x))
+	case NftTable, NftSet, NftElem, NftChain, NftRule:
+		return k.removeNft(it)
+	case ResolvConf:
+		return removeEtcDir(x.NS)
 	}
 	return fmt.Errorf("dataplane: unknown item %T", it)
 }
@@ -556,6 +580,9 @@ func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) {
 		ends = append(ends, e...)
 	}
 	pairVeths(hc, ends)
+	if err := observeEtc(hc, prefix); err != nil {
+		return nil, err
+	}
 	return hc, nil
 }
 
@@ -659,6 +686,9 @@ func (k *LinuxKernel) observeNS(hc *HostConfig, name string, c *nsConn) ([]*veth
 		if r.Protocol == RouteProtocol {
 			hc.Add("", Rule{NS: name, Pref: r.Priority, Iif: r.IifName, Table: r.Table})
 		}
+	}
+	if err := observeNft(hc, name, c.nft); err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	return ends, nil
 }

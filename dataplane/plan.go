@@ -28,8 +28,8 @@ const tableBase = 0x10000000
 // function: the same topology always gives the same configuration.
 //
 // Per VPC, a router namespace <prefix>-<vpc-id> with IPv4 forwarding on,
-// and lo up holding the VPC resolver's address (the VPC CIDR's base + 2,
-// /32) for the DNS server. (On lo rather than a dummy device: lo exists in
+// and lo up holding the VPC resolver's addresses (the VPC CIDR's base + 2,
+// and 169.254.169.253, each /32) for the DNS server. (On lo rather than a dummy device: lo exists in
 // every kernel, dummy is a module some lack. Interfaces of the subnet that
 // holds the address reach it by ARP on their bridge, which the router
 // answers for any of its addresses.)
@@ -51,7 +51,9 @@ const tableBase = 0x10000000
 // its subnet's prefix length and the interface's MAC (made up from its id
 // if the API's does not parse), a default route via
 // the subnet gateway; eth0 is a veth whose other end v<12 hex of the eni id>
-// is a port of the subnet's bridge.
+// is a port of the subnet's bridge. Its resolv.conf (EtcNetnsDir/<ns>/)
+// names the VPC resolver and searches the region's internal domain, and
+// its security groups are nftables rules in its namespace (plan_sg.go).
 //
 // IPv6 is disabled in every namespace: Isthmus's VPCs are IPv4-only, and so
 // no link-local address or router solicitation appears that the API does
@@ -95,6 +97,7 @@ func Plan(top *core.Topology, opts PlanOptions) *HostConfig {
 		hc.Add(v.ID, Netns{Name: p.ns})
 		addNamespaceBasics(hc, v.ID, p.ns, true)
 		hc.Add(v.ID, Addr{NS: p.ns, Dev: ResolverDevice, Prefix: netip.PrefixFrom(ResolverAddr(cidr), 32)})
+		hc.Add(v.ID, Addr{NS: p.ns, Dev: ResolverDevice, Prefix: netip.PrefixFrom(LinkLocalResolver, 32)})
 	}
 
 	for _, s := range top.Subnets {
@@ -179,6 +182,7 @@ func Plan(top *core.Topology, opts PlanOptions) *HostConfig {
 		}
 	}
 
+	sg := newSGPlanner(top)
 	for _, n := range top.NetworkInterfaces {
 		sp := subnets[n.SubnetID]
 		if sp == nil {
@@ -202,6 +206,8 @@ func Plan(top *core.Topology, opts PlanOptions) *HostConfig {
 		hc.Add(n.ID, Veth{NS: ns, Name: ENIDevice, MAC: interfaceMAC(n.ID, n.MAC), PeerNS: sp.vpc.ns, PeerName: peer, PeerMaster: sp.bridge, Up: true})
 		hc.Add(n.ID, Addr{NS: ns, Dev: ENIDevice, Prefix: netip.PrefixFrom(ip, sp.cidr.Bits())})
 		hc.Add(n.ID, Route{NS: ns, Table: TableMain, Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Dev: ENIDevice, Via: Gateway(sp.cidr)})
+		hc.Add(n.ID, ResolvConf{NS: ns, Nameserver: ResolverAddr(sp.vpc.cidr), Search: SearchDomain(n.Region)})
+		sg.plan(hc, n, ns, sp.cidr, sp.vpc.cidr)
 	}
 	return hc
 }

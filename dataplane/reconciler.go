@@ -36,6 +36,20 @@ type Options struct {
 	// operations failed (250ms doubling up to 1m).
 	RetryMin time.Duration
 	RetryMax time.Duration
+	// Followers are brought up to date after every pass (the DNS
+	// servers): see Follower.
+	Followers []Follower
+}
+
+// A Follower keeps something that is not kernel state — sockets, servers
+// — in step with the topology the reconciler applies. After every pass
+// the reconciler calls Sync with the topology just applied and whether an
+// object's kernel state is ready; Sync must be idempotent and should
+// return quickly. If it fails, the reconciler calls it again after a
+// backoff (with the topology of that time), and WaitApplied covers it: a
+// revision counts as applied once the followers were synced with it.
+type Follower interface {
+	Sync(top *core.Topology, ready func(id string) bool) error
 }
 
 func (o *Options) defaults() {
@@ -106,14 +120,15 @@ type Reconciler struct {
 	opts Options
 	app  *Applier
 
-	mu        sync.Mutex
-	status    map[string]ObjectStatus
-	stats     Stats
-	appliedCh chan struct{} // closed (and replaced) whenever stats.Rev advances
-	cancel    context.CancelFunc
-	started   bool
-	closed    bool
-	done      chan struct{}
+	mu               sync.Mutex
+	status           map[string]ObjectStatus
+	stats            Stats
+	appliedCh        chan struct{} // closed (and replaced) whenever stats.Rev advances
+	followerFailures int
+	cancel           context.CancelFunc
+	started          bool
+	closed           bool
+	done             chan struct{}
 }
 
 // New returns a Reconciler that makes k follow src. Run starts it.
@@ -298,6 +313,14 @@ func (r *Reconciler) pass() (rev int64, nextRetry time.Time, err error) {
 	}
 	want := Plan(top, PlanOptions{Prefix: r.opts.Prefix})
 	now := time.Now()
+	defer func() {
+		// Followers see the topology once its kernel state is applied,
+		// before the revision counts as applied.
+		if f := r.syncFollowers(top); !f.IsZero() && (nextRetry.IsZero() || f.Before(nextRetry)) {
+			nextRetry = f
+		}
+		r.advance(rev)
+	}()
 
 	wanted := map[string]bool{}
 	for _, o := range want.Owners {
@@ -355,8 +378,37 @@ func (r *Reconciler) pass() (rev int64, nextRetry time.Time, err error) {
 	if res.Ops > 0 || len(res.Failed) > 0 {
 		r.log.Debug("dataplane: applied", "rev", rev, "ops", res.Ops, "failed", len(res.Failed))
 	}
-	r.advanceLocked(rev)
 	return rev, nextRetry, nil
+}
+
+// syncFollowers brings the followers to top and returns when to retry
+// (zero if they all succeeded).
+func (r *Reconciler) syncFollowers(top *core.Topology) time.Time {
+	if len(r.opts.Followers) == 0 {
+		return time.Time{}
+	}
+	ready := func(id string) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		st, ok := r.status[id]
+		return ok && st.State == StateReady
+	}
+	var errs []error
+	for _, f := range r.opts.Followers {
+		if err := f.Sync(top, ready); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(errs) == 0 {
+		r.followerFailures = 0
+		return time.Time{}
+	}
+	r.followerFailures++
+	d := r.backoff(r.followerFailures)
+	r.log.Warn("dataplane: syncing a follower failed; will retry", "error", errors.Join(errs...), "attempt", r.followerFailures, "retry_in", d)
+	return time.Now().Add(d)
 }
 
 // backoff is the wait before attempt n+1 after n consecutive failures.

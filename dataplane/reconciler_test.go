@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,10 +101,20 @@ func TestReconcilerFollowsTheStore(t *testing.T) {
 	fk.Log()
 	b := must[*core.NetworkInterface](t)(c.CreateNetworkInterface(owner, core.CreateNetworkInterfaceInput{SubnetID: sub.ID}))
 	settle(t, r, c)
+	// (And, since both are in the VPC's default group, which allows
+	// inbound traffic from its members, b's address joins that group's
+	// set in a's namespace: one element, nothing else.)
+	joined := "+ " + NftElem{NS: ENINamespace(DefaultPrefix, a.ID), Set: vpc.DefaultGroupID, Addr: netip.MustParseAddr(b.PrivateIP)}.String()
+	var sawJoin bool
 	for _, l := range fk.Log() {
-		if !strings.Contains(l, ENINamespace(DefaultPrefix, b.ID)) {
+		if l == joined {
+			sawJoin = true
+		} else if !strings.Contains(l, ENINamespace(DefaultPrefix, b.ID)) {
 			t.Errorf("adding %s did %q", b.ID, l)
 		}
+	}
+	if !sawJoin {
+		t.Errorf("adding %s did not add it to the default group's set in %s's namespace", b.ID, a.ID)
 	}
 	if got, want := fk.State(), planOf(t, c, DefaultPrefix).String(); got != want {
 		t.Fatalf("kernel:\n%s\nplan:\n%s", got, want)
@@ -349,5 +360,69 @@ func (s staticSource) Watch(ctx context.Context, from int64) (<-chan store.Chang
 func TestNewRefusesBadPrefix(t *testing.T) {
 	if _, err := New(staticSource{}, NewFakeKernel(), nil, Options{Prefix: "isth-1"}); err == nil {
 		t.Fatal("a prefix with a dash was accepted")
+	}
+}
+
+// recordingFollower records what the reconciler tells it and fails the
+// first fails calls.
+type recordingFollower struct {
+	mu    sync.Mutex
+	fails int
+	calls int
+	ready map[string]bool
+	vpcs  int
+}
+
+func (f *recordingFollower) Sync(top *core.Topology, ready func(string) bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	f.vpcs = len(top.Vpcs)
+	f.ready = map[string]bool{}
+	for _, v := range top.Vpcs {
+		f.ready[v.ID] = ready(v.ID)
+	}
+	if f.fails > 0 {
+		f.fails--
+		return errors.New("injected: address not available")
+	}
+	return nil
+}
+
+// TestFollowersSeeEachAppliedTopology: a follower is synced after the
+// kernel state is applied (its objects ready), before WaitApplied
+// returns, and again after a backoff when it fails.
+func TestFollowersSeeEachAppliedTopology(t *testing.T) {
+	c := newCloud(t)
+	f := &recordingFollower{fails: 2}
+	r := start(t, c, NewFakeKernel(), Options{Followers: []Follower{f}, RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	vpc := must[*core.Vpc](t)(c.CreateVpc(owner, core.CreateVpcInput{CidrBlock: "10.0.0.0/16"}))
+	settle(t, r, c)
+	f.mu.Lock()
+	if f.vpcs != 1 || !f.ready[vpc.ID] {
+		t.Errorf("after WaitApplied the follower saw %d VPCs, ready %v", f.vpcs, f.ready)
+	}
+	f.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.mu.Lock()
+		calls, fails := f.calls, f.fails
+		f.mu.Unlock()
+		if fails == 0 && calls >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a failing follower was not retried: %d calls, %d failures left", calls, fails)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.DeleteVpc(owner, vpc.ID); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r, c)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.vpcs != 0 {
+		t.Errorf("after deleting the VPC the follower saw %d VPCs", f.vpcs)
 	}
 }

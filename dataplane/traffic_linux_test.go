@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -265,6 +266,39 @@ func countLinks(t testing.TB, k *LinuxKernel, ns string) int {
 	return len(links)
 }
 
+// countEtc returns how many directories of the prefix EtcNetnsDir holds.
+func countEtc(t testing.TB, prefix string) int {
+	t.Helper()
+	ents, err := os.ReadDir(EtcNetnsDir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix+"-") {
+			n++
+		}
+	}
+	return n
+}
+
+// countTables returns how many nftables tables of Isthmus's name the
+// namespaces of the prefix hold.
+func countTables(t testing.TB, k *LinuxKernel, prefix string) int {
+	t.Helper()
+	seen, err := k.Observe(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, it := range seen.Items {
+		if _, ok := it.(NftTable); ok {
+			n++
+		}
+	}
+	return n
+}
+
 func TestDeletingObjectsRemovesEverythingTheyOwned(t *testing.T) {
 	w := newWorld(t)
 	if n := countNamespaces(t, w.prefix); n != 0 {
@@ -283,6 +317,9 @@ func TestDeletingObjectsRemovesEverythingTheyOwned(t *testing.T) {
 	}
 	if n := countLinks(t, w.k, vpcNS); n != 6 {
 		t.Fatalf("%d links in the VPC namespace, want 6 (lo, two bridges, three veth ports)", n)
+	}
+	if n, m := countEtc(t, w.prefix), countTables(t, w.k, w.prefix); n != 3 || m != 3 {
+		t.Fatalf("%d resolv.conf directories and %d nft tables, want 3 of each (one per interface)", n, m)
 	}
 	// A socket keeps a's namespace alive after its deletion: its veth must
 	// go anyway.
@@ -332,6 +369,9 @@ func TestDeletingObjectsRemovesEverythingTheyOwned(t *testing.T) {
 	w.settle()
 	if n := countNamespaces(t, w.prefix); n != 0 {
 		t.Fatalf("%d namespaces after deleting the VPC, want 0", n)
+	}
+	if n := countEtc(t, w.prefix); n != 0 {
+		t.Fatalf("%d resolv.conf directories left after deleting everything", n)
 	}
 }
 
@@ -425,6 +465,14 @@ func TestLinuxStartPrunesLeftovers(t *testing.T) {
 	if err := os.WriteFile(netns.Path(prefix+"-eni-0stale"), nil, 0); err != nil {
 		t.Fatal(err)
 	}
+	// A resolv.conf directory whose namespace is long gone.
+	orphan := filepath.Join(EtcNetnsDir, prefix+"-eni-0orphan")
+	if err := os.MkdirAll(orphan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(orphan, "resolv.conf"), []byte("nameserver 10.5.0.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Someone else's namespace, which must survive.
 	other := prefix + "x-keep"
 	if err := netns.Create(other); err != nil {
@@ -453,5 +501,8 @@ func TestLinuxStartPrunesLeftovers(t *testing.T) {
 	}
 	if !netns.Exists(other) {
 		t.Fatal("a namespace of another prefix was removed")
+	}
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatalf("the orphaned resolv.conf directory survived the start: %v", err)
 	}
 }

@@ -13,6 +13,11 @@
 // goroutine afterwards, because a socket belongs to the namespace it was
 // created in.
 //
+// Dial, Listen and ListenPacket are the common cases of that: a socket
+// made inside a namespace with Do. Exec is the other way in: it replaces
+// the process with a command running inside a namespace, as `ip netns
+// exec` does (isthmus exec uses it).
+//
 // Handles are github.com/vishvananda/netns handles. That package is the
 // de-facto standard type for "an open namespace file" and is what
 // github.com/vishvananda/netlink takes, so using it avoids conversions; its

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -248,4 +250,41 @@ func List(prefix string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// Dial connects to addr (an IP literal and port: no name is resolved)
+// from inside the namespace called name, as net.DialTimeout does. The
+// connection belongs to that namespace and is used from any goroutine.
+func Dial(name, network, addr string, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	err := DoNamed(name, func() error {
+		var err error
+		c, err = net.DialTimeout(network, addr, timeout)
+		return err
+	})
+	return c, err
+}
+
+// Listen opens a stream listener (tcp, tcp4, unix...) inside the
+// namespace called name, as net.Listen does.
+func Listen(name, network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := DoNamed(name, func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
+
+// ListenPacket opens a packet socket (udp, udp4, ip4:icmp...) inside the
+// namespace called name, as net.ListenPacket does.
+func ListenPacket(name, network, addr string) (net.PacketConn, error) {
+	var pc net.PacketConn
+	err := DoNamed(name, func() error {
+		var err error
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	})
+	return pc, err
 }

@@ -4,6 +4,8 @@ package netns
 
 import (
 	"errors"
+	"net"
+	"time"
 
 	vnetns "github.com/vishvananda/netns"
 )
@@ -30,3 +32,26 @@ func Delete(name string) error { return errUnsupported }
 
 // List is empty outside Linux.
 func List(prefix string) ([]string, error) { return nil, nil }
+
+// Dial is Linux-only; elsewhere it fails.
+func Dial(name, network, addr string, timeout time.Duration) (net.Conn, error) {
+	return nil, errUnsupported
+}
+
+// Listen is Linux-only; elsewhere it fails.
+func Listen(name, network, addr string) (net.Listener, error) { return nil, errUnsupported }
+
+// ListenPacket is Linux-only; elsewhere it fails.
+func ListenPacket(name, network, addr string) (net.PacketConn, error) { return nil, errUnsupported }
+
+// EtcDir is where iproute2 keeps per-namespace files.
+const EtcDir = "/etc/netns"
+
+// ErrNotFound and ErrNotExecutable classify Exec's failures.
+var (
+	ErrNotFound      = errors.New("command not found")
+	ErrNotExecutable = errors.New("command not executable")
+)
+
+// Exec is Linux-only; elsewhere it fails.
+func Exec(name string, argv, env []string) error { return errUnsupported }

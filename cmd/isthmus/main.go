@@ -1,8 +1,11 @@
 // Command isthmus is AWS PrivateLink for your own Linux hosts.
 //
-//	isthmus serve                 run the API server (and, later, the data plane)
+//	isthmus serve                 run the API server and the data plane
 //	isthmus accounts create NAME  create an account with an access key
 //	isthmus accounts list         list the accounts
+//	isthmus exec --eni ID -- CMD  run CMD in a network interface's namespace
+//	isthmus exec --subnet ID -- CMD
+//	                              ... in a new interface, for CMD's duration
 package main
 
 import (
@@ -25,9 +28,15 @@ import (
 const usage = `usage: isthmus <command> [flags]
 
 commands:
-  serve                  run the API server
+  serve                  run the API server and the data plane
   accounts create NAME   create an account and an access key for it
   accounts list          list the accounts
+  exec --eni ENI-ID -- CMD [ARGS...]
+                         run CMD inside a network interface's namespace,
+                         with the VPC resolver as its DNS
+  exec --subnet SUBNET-ID [--security-group SG-ID...] -- CMD [ARGS...]
+                         run CMD in a new interface of the subnet, deleted
+                         when CMD ends
 
 Run 'isthmus <command> -h' for a command's flags.
 `
@@ -43,6 +52,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "accounts":
 		err = accounts(os.Args[2:])
+	case "exec":
+		os.Exit(execCmd(os.Args[2:]))
+	case nsexecCommand:
+		os.Exit(nsexec(os.Args[2:]))
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -73,6 +86,8 @@ func serve(args []string) error {
 	auth := fs.String("auth", env("AUTH", api.AuthSigV4), "sigv4 (verify signatures) or open (accept any credentials) ($ISTHMUS_AUTH)")
 	defAcct := fs.String("default-account", env("DEFAULT_ACCOUNT", "000000000000"), "account of open-mode requests whose key id is not 12 digits ($ISTHMUS_DEFAULT_ACCOUNT)")
 	dp := fs.String("dataplane", env("DATAPLANE", defaultDataplane()), "linux (objects become kernel networking; needs root) or none (API only) ($ISTHMUS_DATAPLANE)")
+	dpPrefix := fs.String("dataplane-prefix", env("DATAPLANE_PREFIX", "isth"), "names of the data plane's namespaces start with this and a dash: 1 to 12 lower-case letters or digits ($ISTHMUS_DATAPLANE_PREFIX)")
+	dnsUpstream := fs.String("dns-upstream", env("DNS_UPSTREAM", ""), "resolver (host:port) the VPC resolvers forward names they do not hold to; empty: such names are NXDOMAIN ($ISTHMUS_DNS_UPSTREAM)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error ($ISTHMUS_LOG_LEVEL)")
 	fs.Parse(args)
 
@@ -90,15 +105,17 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return daemon.Run(ctx, daemon.Config{
-		Listen:         *listen,
-		DataDir:        *dataDir,
-		Regions:        regionList,
-		ZonesPerRegion: *zones,
-		Auth:           *auth,
-		DefaultAccount: *defAcct,
-		Dataplane:      *dp,
-		Logger:         log,
-		Out:            os.Stdout,
+		Listen:          *listen,
+		DataDir:         *dataDir,
+		Regions:         regionList,
+		ZonesPerRegion:  *zones,
+		Auth:            *auth,
+		DefaultAccount:  *defAcct,
+		Dataplane:       *dp,
+		DataplanePrefix: *dpPrefix,
+		DNSUpstream:     *dnsUpstream,
+		Logger:          log,
+		Out:             os.Stdout,
 	})
 }
 

@@ -1,0 +1,158 @@
+package dataplane
+
+import (
+	"net/netip"
+
+	"github.com/isthmusnet/isthmus/core"
+)
+
+// LinkLocal is 169.254.0.0/16: the link-local range, where AWS also serves
+// the resolver (LinkLocalResolver). Security groups never filter it.
+var LinkLocal = netip.MustParsePrefix("169.254.0.0/16")
+
+// LinkLocalResolver is the resolver's second address, as on AWS: every VPC
+// router holds it on lo beside the VPC CIDR's base + 2.
+var LinkLocalResolver = netip.MustParseAddr("169.254.169.253")
+
+// sgPlanner turns the security groups of the interfaces into nftables
+// items, with what every interface shares computed once.
+type sgPlanner struct {
+	groups      map[string]*core.ResolvedGroup
+	prefixLists map[string][]netip.Prefix
+}
+
+func newSGPlanner(top *core.Topology) *sgPlanner {
+	p := &sgPlanner{groups: map[string]*core.ResolvedGroup{}, prefixLists: map[string][]netip.Prefix{}}
+	resolved := core.ResolveSecurityGroups(top.SecurityGroups, top.NetworkInterfaces)
+	for i := range resolved {
+		p.groups[resolved[i].ID] = &resolved[i]
+	}
+	for id, cidrs := range top.PrefixLists {
+		var ps []netip.Prefix
+		for _, c := range cidrs {
+			if pr, ok := core.ParseCIDR(c); ok {
+				ps = append(ps, pr)
+			}
+		}
+		p.prefixLists[id] = ps
+	}
+	return p
+}
+
+// plan adds the firewall of one interface, in namespace ns, to hc: see
+// nft.go for its shape. An interface with no security group (a Gateway
+// Load Balancer endpoint's) is not filtered at all, as on AWS.
+//
+// Traffic that AWS's security groups never filter is accepted before any
+// rule: loopback, link-local addresses, and the subnet's reserved
+// addresses (its first four: the network, the router, the resolver's
+// slot, the spare) and the VPC resolver (the VPC CIDR's base + 2).
+//
+// Rules: a CIDR rule matches its prefix (IPv6 rules are left out: VPCs
+// are IPv4 only and IPv6 is off in every namespace); a rule naming a
+// group matches the set of that group's current members; a rule naming a
+// prefix list becomes one rule per entry (AWS counts such a rule as that
+// many rules too), none while the list is unknown.
+func (p *sgPlanner) plan(hc *HostConfig, n *core.NetworkInterface, ns string, subnet, vpc netip.Prefix) {
+	if len(n.Groups) == 0 {
+		return
+	}
+	own := n.ID
+	hc.Add(own, NftTable{NS: ns})
+	hc.Add(own, NftChain{NS: ns, Name: ChainIngress})
+	hc.Add(own, NftChain{NS: ns, Name: ChainEgress})
+
+	reserved := []netip.Prefix{LinkLocal, netip.PrefixFrom(subnet.Masked().Addr(), 30)}
+	if r := ResolverAddr(vpc); !reserved[1].Contains(r) {
+		reserved = append(reserved, netip.PrefixFrom(r, 32))
+	}
+	head := func(jump string) []Match {
+		ms := []Match{
+			{Loopback: true, Proto: -1, From: -1, To: -1, Verdict: "accept"},
+			{CtState: "established,related", Proto: -1, From: -1, To: -1, Verdict: "accept"},
+			{CtState: "invalid", Proto: -1, From: -1, To: -1, Verdict: "drop"},
+		}
+		for _, r := range reserved {
+			ms = append(ms, Match{Peer: peerText(r), Proto: -1, From: -1, To: -1, Verdict: "accept"})
+		}
+		return append(ms, Match{Proto: -1, From: -1, To: -1, Verdict: "jump " + jump})
+	}
+	hc.Add(own, baseChain(ns, ChainInput, "input", "drop", head(ChainIngress)))
+	hc.Add(own, baseChain(ns, ChainOutput, "output", "drop", head(ChainEgress)))
+
+	for _, gid := range n.Groups {
+		g := p.groups[gid]
+		if g == nil {
+			continue // deleted under the interface: nothing to allow
+		}
+		for _, r := range g.Ingress {
+			p.rule(hc, own, ns, ChainIngress, r)
+		}
+		for _, r := range g.Egress {
+			p.rule(hc, own, ns, ChainEgress, r)
+		}
+	}
+}
+
+// rule adds the nftables rules of one security group rule.
+func (p *sgPlanner) rule(hc *HostConfig, own, ns, chain string, r core.ResolvedRule) {
+	base := sgMatch(r)
+	switch {
+	case r.GroupID != "":
+		hc.Add(own, NftSet{NS: ns, Name: r.GroupID})
+		if g := p.groups[r.GroupID]; g != nil {
+			for _, m := range g.Members {
+				if m.IP.Is4() {
+					hc.Add(own, NftElem{NS: ns, Set: r.GroupID, Addr: m.IP})
+				}
+			}
+		}
+		base.Peer = "@" + r.GroupID
+		hc.Add(own, NftRule{NS: ns, Chain: chain, Match: base})
+	case r.PrefixList != "":
+		for _, pr := range p.prefixLists[r.PrefixList] {
+			m := base
+			m.Peer = peerOrAny(pr)
+			hc.Add(own, NftRule{NS: ns, Chain: chain, Match: m})
+		}
+	default:
+		for _, pr := range r.Prefixes {
+			if !pr.Addr().Is4() {
+				continue
+			}
+			m := base
+			m.Peer = peerOrAny(pr.Masked())
+			hc.Add(own, NftRule{NS: ns, Chain: chain, Match: m})
+		}
+	}
+}
+
+// peerOrAny is a Match's Peer for a prefix: "" for 0.0.0.0/0.
+func peerOrAny(p netip.Prefix) string {
+	if p.Bits() == 0 {
+		return ""
+	}
+	return peerText(p)
+}
+
+// sgMatch is the protocol and port part of a rule, in the canonical form
+// its text parses back to (so that equal texts are equal items).
+func sgMatch(r core.ResolvedRule) Match {
+	m := Match{Proto: r.Protocol, From: -1, To: -1, Verdict: "accept"}
+	switch {
+	case m.Proto < 0 || m.Proto > 255:
+		m.Proto = -1
+	case m.Proto == 6 || m.Proto == 17:
+		if !anyPort(r.FromPort, r.ToPort) && r.FromPort <= r.ToPort && r.ToPort <= 65535 {
+			m.From, m.To = r.FromPort, r.ToPort
+		}
+	case m.Proto == 1:
+		if r.FromPort >= 0 && r.FromPort <= 255 {
+			m.From = r.FromPort
+			if r.ToPort >= 0 && r.ToPort <= 255 {
+				m.To = r.ToPort
+			}
+		}
+	}
+	return m
+}
