@@ -5,8 +5,10 @@ package daemon
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	mdns "github.com/miekg/dns"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +27,7 @@ import (
 	"github.com/isthmusnet/isthmus/core"
 	"github.com/isthmusnet/isthmus/dataplane"
 	"github.com/isthmusnet/isthmus/dns"
+	"github.com/isthmusnet/isthmus/dnsverify"
 	"github.com/isthmusnet/isthmus/notify"
 	"github.com/isthmusnet/isthmus/store/bolt"
 )
@@ -47,7 +50,17 @@ type Config struct {
 	// resolvers forward names they do not hold to; otherwise such names
 	// are NXDOMAIN.
 	DNSUpstream string
-	Logger      *slog.Logger
+	// VerifyResolver is the DNS server (host:port) asked for the TXT
+	// records that prove a private DNS name; empty: the host's first
+	// nameserver in /etc/resolv.conf.
+	VerifyResolver string
+	// ServiceCatalog, if set, is a JSON file extending (or replacing) the
+	// built-in catalog of AWS services (core/catalog.json).
+	ServiceCatalog string
+	// EndpointExpiry is how long an endpoint may wait in pendingAcceptance
+	// before it expires (default core.PendingAcceptanceTTL, 7 days).
+	EndpointExpiry time.Duration
+	Logger         *slog.Logger
 	// Out receives the start-up banner (where it listens, how to use it).
 	Out io.Writer
 	// Ready, if set, is called with the bound address once serving.
@@ -109,7 +122,20 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("opening store: %w", err)
 	}
 	defer st.Close()
-	cloud := core.New(st, core.Options{Regions: regions, Logger: log})
+	var catalog *core.Catalog
+	if cfg.ServiceCatalog != "" {
+		if catalog, err = core.LoadCatalog(cfg.ServiceCatalog); err != nil {
+			return fmt.Errorf("service catalog: %w", err)
+		}
+	}
+	cloud := core.New(st, core.Options{Regions: regions, Logger: log, Catalog: catalog})
+
+	// Private DNS names of endpoint services are verified by real TXT
+	// lookups; endpoints left in pendingAcceptance expire.
+	verifier := dnsverify.New(cloud, log.With("component", "dnsverify"), dnsverify.Options{Resolver: verifyResolver(cfg.VerifyResolver)})
+	go verifier.Run(ctx)
+	defer verifier.Close()
+	go expireEndpoints(ctx, cloud, cfg.EndpointExpiry, log)
 
 	adm := &adminDeps{cloud: cloud, log: log}
 	switch cfg.Dataplane {
@@ -223,6 +249,37 @@ func Run(ctx context.Context, cfg Config) error {
 // Services returns every API service Isthmus serves over cloud.
 func Services(cloud *core.Cloud) []*awsquery.Service {
 	return []*awsquery.Service{ec2.New(cloud), elbv2.New(cloud), sts.New(), sns.New(cloud)}
+}
+
+// verifyResolver returns the resolver for private DNS verification: the one
+// configured, else the host's first nameserver.
+func verifyResolver(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if cc, err := mdns.ClientConfigFromFile("/etc/resolv.conf"); err == nil && len(cc.Servers) > 0 {
+		return net.JoinHostPort(cc.Servers[0], cc.Port)
+	}
+	return "127.0.0.1:53"
+}
+
+// expireEndpoints moves endpoints left too long in pendingAcceptance to
+// expired, once a minute, until ctx ends.
+func expireEndpoints(ctx context.Context, cloud *core.Cloud, ttl time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := cloud.ExpireEndpoints(ttl); err != nil {
+			log.Warn("expiring endpoints", "err", err)
+		} else if n > 0 {
+			log.Info("endpoints expired", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // publicURL is where subscribers reach the API: the listen address, with an

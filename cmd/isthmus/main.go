@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/isthmusnet/isthmus/api"
 	"github.com/isthmusnet/isthmus/daemon"
@@ -88,6 +89,9 @@ func serve(args []string) error {
 	dp := fs.String("dataplane", env("DATAPLANE", defaultDataplane()), "linux (objects become kernel networking; needs root) or none (API only) ($ISTHMUS_DATAPLANE)")
 	dpPrefix := fs.String("dataplane-prefix", env("DATAPLANE_PREFIX", "isth"), "names of the data plane's namespaces start with this and a dash: 1 to 12 lower-case letters or digits ($ISTHMUS_DATAPLANE_PREFIX)")
 	dnsUpstream := fs.String("dns-upstream", env("DNS_UPSTREAM", ""), "resolver (host:port) the VPC resolvers forward names they do not hold to; empty: such names are NXDOMAIN ($ISTHMUS_DNS_UPSTREAM)")
+	verifyResolver := fs.String("verify-resolver", env("VERIFY_RESOLVER", ""), "DNS server (host:port) for private DNS name TXT verification; empty: the host's first nameserver ($ISTHMUS_VERIFY_RESOLVER)")
+	catalog := fs.String("service-catalog", env("SERVICE_CATALOG", ""), "JSON file extending the built-in AWS service catalog ($ISTHMUS_SERVICE_CATALOG)")
+	expiry := fs.Duration("endpoint-expiry", envDuration("ENDPOINT_EXPIRY", 0), "how long an endpoint may wait in pendingAcceptance before it expires; 0: 7 days ($ISTHMUS_ENDPOINT_EXPIRY)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error ($ISTHMUS_LOG_LEVEL)")
 	fs.Parse(args)
 
@@ -114,6 +118,9 @@ func serve(args []string) error {
 		Dataplane:       *dp,
 		DataplanePrefix: *dpPrefix,
 		DNSUpstream:     *dnsUpstream,
+		VerifyResolver:  *verifyResolver,
+		ServiceCatalog:  *catalog,
+		EndpointExpiry:  *expiry,
 		Logger:          log,
 		Out:             os.Stdout,
 	})
@@ -124,6 +131,15 @@ func defaultDataplane() string {
 		return "linux"
 	}
 	return "none"
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv("ISTHMUS_" + name); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
 }
 
 func envInt(name string, def int) int {
