@@ -28,7 +28,6 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/isthmusnet/isthmus/api"
-	snsapi "github.com/isthmusnet/isthmus/api/sns"
 	"github.com/isthmusnet/isthmus/core"
 	"github.com/isthmusnet/isthmus/daemon"
 	"github.com/isthmusnet/isthmus/isthmustest"
@@ -52,7 +51,7 @@ func newSNSEnv(t *testing.T, auth string, run bool) *snsEnv {
 		t.Fatal(err)
 	}
 	cloud := core.New(st, core.Options{Regions: []core.Region{core.NewRegion("us-east-1", 3), core.NewRegion("us-west-2", 3)}})
-	srv, err := api.NewServer(api.Options{Cloud: cloud, Auth: auth, Services: append(daemon.Services(cloud), snsapi.New(cloud))})
+	srv, err := api.NewServer(api.Options{Cloud: cloud, Auth: auth, Services: daemon.Services(cloud)})
 	if err != nil {
 		t.Fatal(err)
 	}
