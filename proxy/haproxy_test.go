@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/isthmusnet/isthmus/testenv"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -24,10 +26,7 @@ import (
 // HAProxy must understand the addresses we sent, and we must parse and
 // checksum what HAProxy sends.
 func TestHAProxyInterop(t *testing.T) {
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Skip("haproxy is not installed")
-	}
+	bin := testenv.RequireProgram(t, "haproxy")
 	noLeaks(t)
 	be := newBackend(t, true, echo)
 	front := freePort(t)

@@ -1,6 +1,8 @@
 package sigv4_test
 
 import (
+	"github.com/isthmusnet/isthmus/testenv"
+
 	"context"
 	"errors"
 	"fmt"
@@ -155,10 +157,7 @@ func TestAWSCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the aws CLI")
 	}
-	cli, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("aws CLI not installed")
-	}
+	cli := testenv.RequireProgram(t, "aws")
 	srv := newVerifyingServer(t)
 	run := func(c aws.Credentials, args ...string) {
 		t.Helper()
