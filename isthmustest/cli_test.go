@@ -12,15 +12,29 @@ import (
 	"github.com/isthmusnet/isthmus/testenv"
 )
 
-// TestAWSCLIWalkthrough runs testdata/walkthrough.sh with the real aws CLI
-// against a SigV4 server, as two accounts.
+// TestAWSCLIWalkthrough runs testdata/walkthrough.sh — every VPC-core
+// resource created, described, filtered, paginated, tagged and deleted —
+// with the real aws CLI against a SigV4 server, as two accounts.
 func TestAWSCLIWalkthrough(t *testing.T) {
+	runCLIScript(t, "testdata/walkthrough.sh")
+}
+
+// TestAWSCLIPrivateLink runs testdata/privatelink.sh — the provider and
+// consumer lifecycle of PrivateLink — the same way.
+func TestAWSCLIPrivateLink(t *testing.T) {
+	runCLIScript(t, "testdata/privatelink.sh")
+}
+
+// runCLIScript runs a bash script with the aws CLI against a SigV4 server.
+// The script gets AWS (the CLI binary), ENDPOINT and a credentials file with
+// the profiles "a" and "b", two accounts.
+func runCLIScript(t *testing.T, script string) {
 	awsCLI := testenv.RequireProgram(t, "aws")
 	env := isthmustest.New(t, isthmustest.Options{Auth: api.AuthSigV4})
 	creds := filepath.Join(t.TempDir(), "credentials")
 	var file string
 	for _, name := range []string{"a", "b"} {
-		_, k, err := env.Cloud.CreateAccount("walk-"+name, false)
+		_, k, err := env.Cloud.CreateAccount("cli-"+name, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,7 +43,7 @@ func TestAWSCLIWalkthrough(t *testing.T) {
 	if err := os.WriteFile(creds, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("bash", "testdata/walkthrough.sh")
+	cmd := exec.Command("bash", script)
 	cmd.Env = append(os.Environ(),
 		"AWS="+awsCLI,
 		"ENDPOINT="+env.URL,
@@ -41,6 +55,6 @@ func TestAWSCLIWalkthrough(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
-		t.Fatalf("walkthrough failed: %v", err)
+		t.Fatalf("%s failed: %v", script, err)
 	}
 }
