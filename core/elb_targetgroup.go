@@ -95,6 +95,8 @@ type TargetHealth struct {
 	Reason      string    `json:"reason,omitempty"`
 	Description string    `json:"desc,omitempty"`
 	Updated     time.Time `json:"updated"`
+	// Until is when a draining target's deregistration completes (draining.go).
+	Until time.Time `json:"until,omitzero"`
 }
 
 func (tg *TargetGroup) filter(string) ([]string, bool) { return nil, false }
@@ -903,9 +905,8 @@ func (tg *TargetGroup) indexOf(id string, port int32) int {
 }
 
 // DeregisterTargets removes targets from a target group. As AWS documents,
-// a target that is not registered is not an error. (Connection draining
-// for deregistration_delay.timeout_seconds is the data plane's: the
-// control plane forgets the target at once.)
+// a target that is not registered is not an error. A removed target
+// drains for deregistration_delay.timeout_seconds (draining.go).
 func (c *Cloud) DeregisterTargets(who Caller, arn string, targets []TargetInput) error {
 	if len(targets) == 0 {
 		return elbValidation("At least one target must be specified")
@@ -927,8 +928,9 @@ func (c *Cloud) DeregisterTargets(who Caller, arn string, targets []TargetInput)
 			if i < 0 {
 				continue
 			}
+			t := tg.Targets[i]
 			tg.Targets = append(tg.Targets[:i], tg.Targets[i+1:]...)
-			if err := tx.Delete(healthKey(tg.Region, tg.ID, in.ID, port)); err != nil {
+			if err := tx.drainTarget(tg, t); err != nil {
 				return err
 			}
 		}
@@ -966,6 +968,10 @@ func (c *Cloud) DescribeTargetHealth(who Caller, arn string, targets []TargetInp
 		if err != nil {
 			return err
 		}
+		draining, err := tx.drainingTargets(tg)
+		if err != nil {
+			return err
+		}
 		if len(targets) == 0 {
 			for _, t := range tg.Targets {
 				h, err := tx.targetHealth(tg, t, lbs)
@@ -974,6 +980,7 @@ func (c *Cloud) DescribeTargetHealth(who Caller, arn string, targets []TargetInp
 				}
 				out = append(out, tg.describeTarget(t, h))
 			}
+			out = append(out, draining...)
 			return nil
 		}
 		for _, in := range targets {
@@ -994,6 +1001,12 @@ func (c *Cloud) DescribeTargetHealth(who Caller, arn string, targets []TargetInp
 						return err
 					}
 					out = append(out, tg.describeTarget(t, h))
+				}
+			}
+			for _, d := range draining {
+				if !found && d.Target.ID == in.ID && (in.Port == nil || *in.Port == d.Target.Port) {
+					found = true
+					out = append(out, d)
 				}
 			}
 			if !found {

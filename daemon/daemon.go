@@ -151,11 +151,20 @@ func Run(ctx context.Context, cfg Config) error {
 		defer k.Close()
 		// The VPC resolvers follow the data plane; they close with the
 		// daemon (their sockets cannot outlive it) and reopen on start.
-		resolvers := dns.NewManager(dns.Options{Prefix: prefix, Upstream: cfg.DNSUpstream, Logger: log.With("component", "dns")})
+		resolvers := dns.NewManager(dns.Options{Prefix: prefix, Upstream: cfg.DNSUpstream, Logger: log.With("component", "dns"),
+			Zones: []dns.ZoneSource{dns.EndpointNames}})
 		defer resolvers.Close()
+		// The load balancers' health checks run from their namespaces and
+		// write to the store, which the data plane routes by.
+		checks := dataplane.NewHealthChecks(cloud.SetTargetHealth, dataplane.HealthOptions{
+			Prefix: prefix, Flusher: k, Logger: log.With("component", "health")})
+		defer checks.Close()
+		// Deregistered targets drain, then their deregistration completes.
+		drains := dataplane.NewDraining(cloud.EndDraining, k, prefix, log.With("component", "draining"))
+		defer drains.Close()
 		rec, err := dataplane.New(cloud, k, log.With("component", "dataplane"), dataplane.Options{
 			Prefix:    prefix,
-			Followers: []dataplane.Follower{resolvers},
+			Followers: []dataplane.Follower{resolvers, checks, drains},
 		})
 		if err != nil {
 			return err

@@ -121,6 +121,7 @@ func randomTopology(r *rand.Rand) *core.Topology {
 		}
 		t.table(rtbC1, vpcA, assoc...)
 	}
+	randomPrivateLink(r, &t)
 	return &t.Topology
 }
 
@@ -261,6 +262,9 @@ func TestAddingOneInterfaceTouchesOnlyIt(t *testing.T) {
 	got := strings.Join(fk.Log(), "\n")
 	want := strings.Join([]string{
 		"+ ip netns add " + ns,
+		"+ ip netns exec " + ns + " sysctl -w net.bridge.bridge-nf-call-arptables=0",
+		"+ ip netns exec " + ns + " sysctl -w net.bridge.bridge-nf-call-ip6tables=0",
+		"+ ip netns exec " + ns + " sysctl -w net.bridge.bridge-nf-call-iptables=0",
 		"+ ip netns exec " + ns + " sysctl -w net.ipv4.ip_forward=0",
 		"+ ip netns exec " + ns + " sysctl -w net.ipv6.conf.all.disable_ipv6=1",
 		"+ ip netns exec " + ns + " sysctl -w net.ipv6.conf.default.disable_ipv6=1",

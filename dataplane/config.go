@@ -15,7 +15,8 @@ import (
 //
 // The set of item types is closed: Netns, Sysctl, Link, Veth, Addr, Route,
 // Rule, the nftables items of security groups (NftTable, NftSet, NftElem,
-// NftChain, NftRule; see nft.go) and ResolvConf. Later parts of the data
+// NftChain, NftRule; see nft.go), PrivateLink's transit links (Transit)
+// and NAT tables (NatTable, NatMap, NatChain; see nat.go), and ResolvConf. Later parts of the data
 // plane add types here (and to the Kernel implementations) rather than
 // going around the reconciler.
 type Item interface {
@@ -34,6 +35,7 @@ const (
 	phaseSysctl
 	phaseLink
 	phaseVeth
+	phaseTransit
 	phaseAddr
 	phaseRoute
 	phaseRule
@@ -43,6 +45,9 @@ const (
 	phaseNftChain
 	phaseNftRule
 	phaseNftHook
+	phaseNatTable
+	phaseNatMap
+	phaseNatChain
 	phaseFile
 )
 

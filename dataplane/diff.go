@@ -58,6 +58,12 @@ func replaces(want, have Item) bool {
 	case NftChain:
 		h, ok := have.(NftChain)
 		return !ok || h.Hook != w.Hook
+	case Transit:
+		h, ok := have.(Transit)
+		return !ok || h.PeerNS != w.PeerNS || h.PeerName != w.PeerName
+	case NatChain:
+		h, ok := have.(NatChain)
+		return !ok || h.Hook != w.Hook
 	}
 	return false
 }
@@ -66,7 +72,8 @@ func replaces(want, have Item) bool {
 // run them: removals first, in reverse creation order, then creations and
 // changes in creation order. Items that match are not touched. Items that
 // go away with a namespace, nftables table, chain or set being removed are
-// not removed one by one.
+// not removed one by one — except transit links, whose removal also ends
+// the flows they carried in the namespace that stays.
 func Diff(have, want *HostConfig) []Op {
 	var removes, ensures []Op
 	goneNS := map[string]bool{}
@@ -84,7 +91,9 @@ func Diff(have, want *HostConfig) []Op {
 		if !gone[k] {
 			continue
 		}
-		if _, ok := h.(Netns); !ok && (goneNS[h.Namespace()] || vethPeerGone(h, goneNS)) {
+		_, isNS := h.(Netns)
+		_, isTransit := h.(Transit)
+		if !isNS && !isTransit && (goneNS[h.Namespace()] || vethPeerGone(h, goneNS)) {
 			continue
 		}
 		if containerGone(h, gone) {
@@ -163,10 +172,13 @@ func (c *HostConfig) remove(it Item) {
 				delete(c.Owners, key)
 			}
 		}
-		// A veth pair dies with either end.
+		// A veth pair (a transit link too) dies with either end.
 		for _, other := range c.Items {
 			if v, ok := other.(Veth); ok && v.PeerNS == x.Name {
 				c.remove(v)
+			}
+			if t, ok := other.(Transit); ok && t.PeerNS == x.Name {
+				c.remove(t)
 			}
 		}
 	case Link:
@@ -180,7 +192,7 @@ func (c *HostConfig) remove(it Item) {
 	case Veth:
 		c.dropOnDev(x.NS, x.Name)
 		c.dropOnDev(x.PeerNS, x.PeerName)
-	case NftTable, NftChain, NftSet:
+	case NftTable, NftChain, NftSet, NatTable:
 		for key, other := range c.Items {
 			for _, ck := range containers(other) {
 				if ck == k {

@@ -41,6 +41,11 @@
 //	    eth0                its private IP with the subnet's prefix length and
 //	                        its MAC; default via the subnet gateway
 //	    table inet isthmus  its security groups (below)
+//	    tr<12 hex>          a PrivateLink transit link to the interface of
+//	                        that id (endpoint ⇄ load balancer node), /31 of
+//	                        100.64.0.0/10 (plan_pl.go)
+//	    table ip isthmus-pl an available endpoint interface's NAT
+//	    table ip isthmus-lb a network load balancer node's NAT
 //	/etc/netns/<prefix>-eni-<17 hex>/resolv.conf
 //	                        nameserver <VPC CIDR base + 2>, search ec2.internal
 //	                        (us-east-1) or <region>.compute.internal; bound over
@@ -59,6 +64,12 @@
 // Nothing leaves a VPC: the router namespace has no link but its bridges
 // and every route table ends in `blackhole default`, so two VPCs with the
 // same CIDR coexist and never meet. IPv6 is disabled in every namespace.
+//
+// # PrivateLink
+//
+// Interface endpoints and network load balancers are NAT in the kernel
+// across transit links: see plan_pl.go for the tables, health.go for the
+// health checks that write target health, drain.go for deregistration.
 //
 // # Security groups
 //

@@ -130,11 +130,16 @@ func (k *FakeKernel) device(ns, name string) (up bool, kind string, ok bool) {
 			return l.Up, l.Kind, true
 		case Veth:
 			return l.Up, "veth", true
+		case Transit:
+			return true, "veth", true
 		}
 	}
 	for _, it := range k.state.Items {
 		if v, isVeth := it.(Veth); isVeth && v.PeerNS == ns && v.PeerName == name {
 			return v.Up, "veth", true
+		}
+		if t, isTransit := it.(Transit); isTransit && t.PeerNS == ns && t.PeerName == name {
+			return true, "veth", true
 		}
 	}
 	return false, "", false
@@ -184,6 +189,60 @@ func (k *FakeKernel) check(it Item) error {
 				return fmt.Errorf("%s: master %s: no such bridge", x.PeerNS, x.PeerMaster)
 			}
 		}
+	case Transit:
+		if err := k.hasNS(x.PeerNS); err != nil {
+			return err
+		}
+		if x.NS >= x.PeerNS {
+			return fmt.Errorf("%s: transit %s: its namespace must sort before its peer's %s", x.NS, x.Name, x.PeerNS)
+		}
+		if !x.Addr.IsValid() || !x.PeerAddr.IsValid() || x.Addr.Masked() != x.PeerAddr.Masked() || x.Addr == x.PeerAddr {
+			return fmt.Errorf("%s: transit %s: addresses %s and %s are not one link's", x.NS, x.Name, x.Addr, x.PeerAddr)
+		}
+		old, exists := k.state.Items[x.Key()]
+		same := exists && !replaces(x, old)
+		if !exists {
+			if _, _, taken := k.device(x.NS, x.Name); taken {
+				return fmt.Errorf("%s: link %s: file exists", x.NS, x.Name)
+			}
+		}
+		if !same {
+			if _, _, taken := k.device(x.PeerNS, x.PeerName); taken {
+				return fmt.Errorf("%s: link %s: file exists", x.PeerNS, x.PeerName)
+			}
+		}
+	case NatTable:
+	case NatMap:
+		if err := k.hasItem(x.NS, NatTable{NS: x.NS, Table: x.Table}.Key(), "table ip "+x.Table); err != nil {
+			return err
+		}
+		for _, e := range x.elems() {
+			if _, err := parseNatElem(x.Name, e); err != nil {
+				return err
+			}
+		}
+	case NatChain:
+		if err := k.hasItem(x.NS, NatTable{NS: x.NS, Table: x.Table}.Key(), "table ip "+x.Table); err != nil {
+			return err
+		}
+		switch x.Hook {
+		case "prerouting", "postrouting", "input", "forward":
+		default:
+			return fmt.Errorf("%s: chain %s: bad hook %q", x.NS, x.Name, x.Hook)
+		}
+		if x.Policy != "accept" && x.Policy != "drop" {
+			return fmt.Errorf("%s: chain %s: bad policy %q", x.NS, x.Name, x.Policy)
+		}
+		for _, text := range x.rules() {
+			if _, err := parseNatRule(text); err != nil {
+				return err
+			}
+			if _, m, ok := strings.Cut(text, "map @"); ok {
+				if err := k.hasItem(x.NS, NatMap{NS: x.NS, Table: x.Table, Name: m}.Key(), "map "+m); err != nil {
+					return err
+				}
+			}
+		}
 	case Addr:
 		if _, _, ok := k.device(x.NS, x.Dev); !ok {
 			return fmt.Errorf("%s: addr %s: no such device %s", x.NS, x.Prefix, x.Dev)
@@ -223,7 +282,7 @@ func (k *FakeKernel) check(it Item) error {
 		switch {
 		case x.Hook == "" && x.Rules == "" && x.Policy == "":
 			return nil
-		case x.Hook != "input" && x.Hook != "output", x.Policy != "accept" && x.Policy != "drop":
+		case x.Hook != "input" && x.Hook != "output" && x.Hook != "forward", x.Policy != "accept" && x.Policy != "drop":
 			return fmt.Errorf("%s: chain %s: bad hook %q or policy %q", x.NS, x.Name, x.Hook, x.Policy)
 		}
 		for _, text := range x.matches() {
@@ -293,6 +352,13 @@ func (k *FakeKernel) inUse(it Item) error {
 		set = x.Name
 	case NftChain:
 		chain = x.Name
+	case NatMap:
+		for _, other := range k.state.Items {
+			if c, ok := other.(NatChain); ok && c.NS == x.NS && c.Table == x.Table && strings.Contains(c.Rules, "map @"+x.Name) {
+				return fmt.Errorf("%s: deleting %s: device or resource busy (used by chain %s)", x.NS, x.Key(), c.Name)
+			}
+		}
+		return nil
 	default:
 		return nil
 	}

@@ -45,4 +45,7 @@ var ManagedSysctls = []string{
 	"net.ipv4.ip_forward",
 	"net.ipv6.conf.all.disable_ipv6",
 	"net.ipv6.conf.default.disable_ipv6",
+	"net.bridge.bridge-nf-call-iptables",
+	"net.bridge.bridge-nf-call-ip6tables",
+	"net.bridge.bridge-nf-call-arptables",
 }

@@ -91,7 +91,9 @@ func (k *LinuxKernel) conn(name string) (*nsConn, error) {
 	var nl *netlink.Handle
 	err = netns.Do(fd, func() error {
 		var err error
-		nl, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+		// NETLINK_NETFILTER too, for conntrack: a handle without it would
+		// open its conntrack socket in whatever namespace the caller is in.
+		nl, err = netlink.NewHandle(unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)
 		return err
 	})
 	if err != nil {
@@ -187,6 +189,10 @@ func (k *LinuxKernel) Ensure(it Item) error {
 		return err
 	case NftTable, NftSet, NftElem, NftChain, NftRule:
 		return k.ensureNft(it)
+	case Transit:
+		return k.ensureTransit(x)
+	case NatTable, NatMap, NatChain:
+		return k.ensureNat(it)
 	case ResolvConf:
 		if _, err := k.conn(x.NS); err != nil {
 			return err
@@ -275,6 +281,10 @@ func (k *LinuxKernel) remove(it Item) error {
 		return c.nl.RuleDel(nlRule(x))
 	case NftTable, NftSet, NftElem, NftChain, NftRule:
 		return k.removeNft(it)
+	case Transit:
+		return k.removeTransit(x)
+	case NatTable, NatMap, NatChain:
+		return k.removeNat(it)
 	case ResolvConf:
 		return removeEtcDir(x.NS)
 	}
@@ -300,7 +310,8 @@ func sysctlPath(name string) string {
 // setSysctl writes a sysctl inside its namespace (the files under
 // /proc/sys/net are those of the namespace of the thread that opens them).
 // A missing net.ipv6 tree means IPv6 is off in this kernel: that satisfies
-// disable_ipv6=1.
+// disable_ipv6=1. A missing net.bridge tree means br_netfilter is not
+// loaded: bridges call no netfilter hook, which bridge-nf-call-*=0 asks.
 func (k *LinuxKernel) setSysctl(s Sysctl) error {
 	c, err := k.conn(s.NS)
 	if err != nil {
@@ -309,7 +320,7 @@ func (k *LinuxKernel) setSysctl(s Sysctl) error {
 	return netns.Do(c.fd, func() error {
 		p := sysctlPath(s.Name)
 		cur, err := os.ReadFile(p)
-		if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(s.Name, "net.ipv6.") {
+		if errors.Is(err, os.ErrNotExist) && (strings.HasPrefix(s.Name, "net.ipv6.") || strings.HasPrefix(s.Name, "net.bridge.")) {
 			return nil
 		}
 		if err == nil && strings.TrimSpace(string(cur)) == s.Value {
@@ -580,6 +591,7 @@ func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) {
 		ends = append(ends, e...)
 	}
 	pairVeths(hc, ends)
+	foldTransits(hc)
 	if err := observeEtc(hc, prefix); err != nil {
 		return nil, err
 	}
@@ -604,6 +616,9 @@ func (k *LinuxKernel) observeNS(hc *HostConfig, name string, c *nsConn) ([]*veth
 			v := strings.TrimSpace(string(b))
 			if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(s, "net.ipv6.") {
 				v, err = "1", nil
+			}
+			if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(s, "net.bridge.") {
+				v, err = "0", nil
 			}
 			if err != nil {
 				return err
@@ -689,6 +704,9 @@ func (k *LinuxKernel) observeNS(hc *HostConfig, name string, c *nsConn) ([]*veth
 	}
 	if err := observeNft(hc, name, c.nft); err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	if err := observeNat(hc, name, c.nft); err != nil {
+		return nil, fmt.Errorf("nftables (NAT): %w", err)
 	}
 	return ends, nil
 }

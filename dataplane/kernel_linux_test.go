@@ -42,7 +42,7 @@ func privileged(t testing.TB) (*LinuxKernel, string) {
 
 func TestLinuxObserveIsThePlan(t *testing.T) {
 	k, prefix := privileged(t)
-	for _, name := range []string{"same-cidr-two-vpcs", "route-tables", "security-groups", "one-interface"} {
+	for _, name := range []string{"same-cidr-two-vpcs", "route-tables", "security-groups", "one-interface", "privatelink"} {
 		want := Plan(planCases()[name], PlanOptions{Prefix: prefix})
 		a := NewApplier(k, prefix)
 		if _, err := a.Observe(); err != nil {

@@ -5,6 +5,7 @@ package dataplane
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
 )
 
 var errNotLinux = errors.New("dataplane: the Linux data plane runs only on Linux; use --dataplane none")
@@ -19,3 +20,8 @@ func (k *LinuxKernel) Ensure(it Item) error                       { return errNo
 func (k *LinuxKernel) Remove(it Item) error                       { return errNotLinux }
 func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) { return nil, errNotLinux }
 func (k *LinuxKernel) Close() error                               { return nil }
+
+func (k *LinuxKernel) FlushConntrackTo(ns string, proto uint8, dst netip.AddrPort) (uint, error) {
+	return 0, errNotLinux
+}
+func (k *LinuxKernel) CountFlowsTo(ns string, dst netip.AddrPort) (int, error) { return 0, errNotLinux }

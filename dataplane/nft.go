@@ -39,6 +39,10 @@ const (
 	ChainOutput  = "output" // base chain, hook output: what it sends
 	ChainIngress = "sg-in"  // the security groups' inbound rules
 	ChainEgress  = "sg-out" // their outbound rules
+	// ChainForward is a base chain on the forward hook, for interfaces
+	// that forward (endpoint and load balancer interfaces): what they
+	// forward from eth0 passes the inbound rules as what they receive does.
+	ChainForward = "forward"
 )
 
 // Match is one nftables rule of the subset Isthmus writes: a match and a
@@ -50,6 +54,9 @@ const (
 type Match struct {
 	// Loopback matches packets on lo (iif lo, oif lo).
 	Loopback bool
+	// Iif matches the input interface's name; a final "*" makes it a
+	// prefix (iifname tr*).
+	Iif string
 	// CtState matches a conntrack state: "established,related" or "invalid".
 	CtState string
 	// Peer is the other end: "" any IPv4 address, an address or prefix
@@ -67,7 +74,9 @@ type Match struct {
 
 // ingressChain reports whether a chain filters what reaches the interface
 // (addresses are sources) rather than what it sends.
-func ingressChain(chain string) bool { return chain == ChainInput || chain == ChainIngress }
+func ingressChain(chain string) bool {
+	return chain == ChainInput || chain == ChainIngress || chain == ChainForward
+}
 
 var protoNames = map[int]string{1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp"}
 
@@ -81,6 +90,8 @@ func (m Match) Text(ingress bool) string {
 	switch {
 	case m.Loopback:
 		parts = append(parts, iface+" lo")
+	case m.Iif != "":
+		parts = append(parts, "iifname "+m.Iif)
 	case m.CtState != "":
 		parts = append(parts, "ct state "+m.CtState)
 	case m.Peer != "":
@@ -137,6 +148,8 @@ func ParseMatch(s string) (m Match, ingress bool, err error) {
 		m.Loopback, ingress = true, true
 	case take("oif", "lo"):
 		m.Loopback = true
+	case len(f) > 1 && f[0] == "iifname" && f[1] != "" && f[1] != "*":
+		m.Iif, ingress, f = f[1], true, f[2:]
 	case take("ct", "state") && len(f) > 0:
 		m.CtState, f = f[0], f[1:]
 	case take("meta", "nfproto", "ipv4"):
@@ -301,7 +314,7 @@ func (e NftElem) String() string {
 type NftChain struct {
 	NS     string
 	Name   string
-	Hook   string // "", "input" or "output"
+	Hook   string // "", "input", "output" or "forward"
 	Policy string // base chains: "accept" or "drop"
 	Rules  string // base chains: their rules
 }
@@ -361,7 +374,8 @@ func (r NftRule) String() string {
 
 // containers returns the keys of the items whose removal takes it with
 // it (besides its namespace): an address or route goes with its link, an
-// element with its set, a rule with its chain, all of them with the table.
+// element with its set, a rule with its chain, all of them with the table
+// (NAT maps and chains with their NAT table).
 func containers(it Item) []string {
 	switch x := it.(type) {
 	case NftSet:
@@ -372,6 +386,10 @@ func containers(it Item) []string {
 		return []string{NftSet{NS: x.NS, Name: x.Set}.Key(), NftTable{NS: x.NS}.Key()}
 	case NftRule:
 		return []string{NftChain{NS: x.NS, Name: x.Chain}.Key(), NftTable{NS: x.NS}.Key()}
+	case NatMap:
+		return []string{NatTable{NS: x.NS, Table: x.Table}.Key()}
+	case NatChain:
+		return []string{NatTable{NS: x.NS, Table: x.Table}.Key()}
 	case Addr:
 		return []string{"link " + x.NS + " " + x.Dev}
 	case Route:

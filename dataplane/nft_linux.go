@@ -127,7 +127,7 @@ func (k *LinuxKernel) ensureChain(nc *nftables.Conn, x NftChain) error {
 	return nc.Flush()
 }
 
-var nftHooks = map[string]*nftables.ChainHook{"input": nftables.ChainHookInput, "output": nftables.ChainHookOutput}
+var nftHooks = map[string]*nftables.ChainHook{"input": nftables.ChainHookInput, "output": nftables.ChainHookOutput, "forward": nftables.ChainHookForward}
 
 func nftSet(name string) *nftables.Set {
 	return &nftables.Set{Table: nftTable, Name: name, KeyType: nftables.TypeIPAddr}
@@ -284,6 +284,15 @@ func nftRule(chain string, m Match) (*nftables.Rule, error) {
 			meta(expr.MetaKeyOIF)
 		}
 		cmp(expr.CmpOpEq, binary.NativeEndian.AppendUint32(nil, 1)) // lo is ifindex 1 in every namespace
+	case m.Iif != "":
+		meta(expr.MetaKeyIIFNAME)
+		name, prefix := strings.CutSuffix(m.Iif, "*")
+		b := []byte(name)
+		if !prefix {
+			b = make([]byte, unix.IFNAMSIZ)
+			copy(b, name)
+		}
+		cmp(expr.CmpOpEq, b)
 	case m.CtState != "":
 		var bits uint32
 		for _, s := range strings.Split(m.CtState, ",") {

@@ -60,6 +60,10 @@ const tableBase = 0x10000000
 // not know of. MTUs are left at the kernel's default (1500 for veths and
 // bridges); AWS's 9001 jumbo frames buy nothing on one host.
 //
+// Per network load balancer node and per available interface endpoint,
+// the PrivateLink data path: transit links, NAT tables and forwarding
+// (plan_pl.go).
+//
 // Objects that cannot be realised (a CIDR that does not parse, an interface
 // whose subnet or VPC is missing, a name that collides) get no kernel
 // state and are listed in Problems.
@@ -183,6 +187,7 @@ func Plan(top *core.Topology, opts PlanOptions) *HostConfig {
 	}
 
 	sg := newSGPlanner(top)
+	enis := map[string]*eniPlan{}
 	for _, n := range top.NetworkInterfaces {
 		sp := subnets[n.SubnetID]
 		if sp == nil {
@@ -208,12 +213,21 @@ func Plan(top *core.Topology, opts PlanOptions) *HostConfig {
 		hc.Add(n.ID, Route{NS: ns, Table: TableMain, Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Dev: ENIDevice, Via: Gateway(sp.cidr)})
 		hc.Add(n.ID, ResolvConf{NS: ns, Nameserver: ResolverAddr(sp.vpc.cidr), Search: SearchDomain(n.Region)})
 		sg.plan(hc, n, ns, sp.cidr, sp.vpc.cidr)
+		enis[n.ID] = &eniPlan{n: n, ns: ns, ip: ip, subnet: sp.cidr}
 	}
+
+	// PrivateLink and the network load balancers (plan_pl.go).
+	pl := newPLPlanner(top, enis)
+	pl.planLoadBalancers(hc)
+	pl.planEndpoints(hc)
 	return hc
 }
 
-// addNamespaceBasics adds what every namespace has: lo up, IPv6 off, and
-// forwarding on (routers) or off (interfaces).
+// addNamespaceBasics adds what every namespace has: lo up, IPv6 off,
+// forwarding on (routers) or off (interfaces), and bridges that call no
+// netfilter hook (br_netfilter, when loaded, would otherwise run every
+// frame a subnet's bridge carries through the router's IP hooks, for
+// nothing: the router filters nothing).
 func addNamespaceBasics(hc *HostConfig, owner, ns string, router bool) {
 	fwd := "0"
 	if router {
@@ -222,6 +236,9 @@ func addNamespaceBasics(hc *HostConfig, owner, ns string, router bool) {
 	hc.Add(owner, Sysctl{NS: ns, Name: "net.ipv4.ip_forward", Value: fwd})
 	hc.Add(owner, Sysctl{NS: ns, Name: "net.ipv6.conf.all.disable_ipv6", Value: "1"})
 	hc.Add(owner, Sysctl{NS: ns, Name: "net.ipv6.conf.default.disable_ipv6", Value: "1"})
+	for _, f := range []string{"iptables", "ip6tables", "arptables"} {
+		hc.Add(owner, Sysctl{NS: ns, Name: "net.bridge.bridge-nf-call-" + f, Value: "0"})
+	}
 	hc.Add(owner, Link{NS: ns, Name: "lo", Kind: KindLoopback, Up: true})
 }
 

@@ -19,10 +19,17 @@ var LinkLocalResolver = netip.MustParseAddr("169.254.169.253")
 type sgPlanner struct {
 	groups      map[string]*core.ResolvedGroup
 	prefixLists map[string][]netip.Prefix
+	// lbOf holds the load balancer of each load balancer interface.
+	lbOf map[string]*core.LoadBalancer
 }
 
 func newSGPlanner(top *core.Topology) *sgPlanner {
-	p := &sgPlanner{groups: map[string]*core.ResolvedGroup{}, prefixLists: map[string][]netip.Prefix{}}
+	p := &sgPlanner{groups: map[string]*core.ResolvedGroup{}, prefixLists: map[string][]netip.Prefix{}, lbOf: map[string]*core.LoadBalancer{}}
+	for _, lb := range top.LoadBalancers {
+		for _, z := range lb.Zones {
+			p.lbOf[z.NetworkInterfaceID] = lb
+		}
+	}
 	resolved := core.ResolveSecurityGroups(top.SecurityGroups, top.NetworkInterfaces)
 	for i := range resolved {
 		p.groups[resolved[i].ID] = &resolved[i]
@@ -79,6 +86,9 @@ func (p *sgPlanner) plan(hc *HostConfig, n *core.NetworkInterface, ns string, su
 	}
 	hc.Add(own, baseChain(ns, ChainInput, "input", "drop", head(ChainIngress)))
 	hc.Add(own, baseChain(ns, ChainOutput, "output", "drop", head(ChainEgress)))
+	if fwd := p.forward(n, head(ChainIngress)[1:]); fwd != nil {
+		hc.Add(own, baseChain(ns, ChainForward, "forward", "drop", fwd))
+	}
 
 	for _, gid := range n.Groups {
 		g := p.groups[gid]
@@ -92,6 +102,28 @@ func (p *sgPlanner) plan(hc *HostConfig, n *core.NetworkInterface, ns string, su
 			p.rule(hc, own, ns, ChainEgress, r)
 		}
 	}
+}
+
+// forward returns the rules of the forward chain of an interface that
+// forwards, or nil: its inbound rules guard what it forwards as what it
+// receives (head is the input chain's rules but the loopback one). An
+// interface endpoint forwards new flows from eth0 only (the NAT table
+// drops the rest), so the chain is head as it is. A network load balancer
+// forwards flows from eth0 (clients in its VPC), which its groups filter,
+// and flows from transit links (PrivateLink), which they filter only when
+// EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic is on.
+func (p *sgPlanner) forward(n *core.NetworkInterface, head []Match) []Match {
+	switch n.InterfaceType {
+	case "vpc_endpoint":
+		return head
+	case "network_load_balancer":
+		if lb := p.lbOf[n.ID]; lb != nil && lb.EnforcePrivateLinkInbound == "on" {
+			return head
+		}
+		transit := Match{Iif: TransitPrefix + "*", Proto: -1, From: -1, To: -1, Verdict: "accept"}
+		return append([]Match{head[0], head[1], transit}, head[2:]...)
+	}
+	return nil
 }
 
 // rule adds the nftables rules of one security group rule.

@@ -186,6 +186,7 @@ func planCases() map[string]*core.Topology {
 		t.eni(eniD, subA, vpcA, "10.0.1.12", "02:00:00:00:00:04") // no group: not filtered
 		cases["security-groups"] = &t.Topology
 	}
+	cases["privatelink"] = privateLinkCase()
 	return cases
 }
 

@@ -19,6 +19,14 @@ type Source interface {
 	Watch(ctx context.Context, from int64) (<-chan store.Change, error)
 }
 
+// A TransitAllocator allocates PrivateLink's transit links when a topology
+// says they are due (core.Topology.TransitsPending); *core.Cloud is one. A
+// Source that is one has it called before planning such a topology, and
+// the pass then plans the topology read afterwards.
+type TransitAllocator interface {
+	SyncTransits() (changed bool, err error)
+}
+
 // Options tune a Reconciler. Zero values mean the defaults.
 type Options struct {
 	// Prefix starts every namespace the reconciler owns (DefaultPrefix).
@@ -310,6 +318,17 @@ func (r *Reconciler) pass() (rev int64, nextRetry time.Time, err error) {
 	top, rev, err := r.src.Topology()
 	if err != nil {
 		return 0, time.Time{}, err
+	}
+	if alloc, ok := r.src.(TransitAllocator); ok && top.TransitsPending {
+		// Endpoints became available (or went): number their links first.
+		changed, err := alloc.SyncTransits()
+		if err != nil {
+			r.log.Error("dataplane: cannot allocate transit links; planning without them", "error", err)
+		} else if changed {
+			if top, rev, err = r.src.Topology(); err != nil {
+				return 0, time.Time{}, err
+			}
+		}
 	}
 	want := Plan(top, PlanOptions{Prefix: r.opts.Prefix})
 	now := time.Now()

@@ -1,0 +1,344 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+
+	"github.com/isthmusnet/isthmus/core"
+	"github.com/isthmusnet/isthmus/health"
+)
+
+// The PrivateLink data path (the "hyperplane") and the network load
+// balancers, planned on top of the interfaces' namespaces:
+//
+//	consumer VPC                 endpoint ENI ns                  NLB ENI ns                    provider VPC
+//	client ──▶ eth0 E-ip:port ─DNAT─▶ tr… ═══ transit /31 ═══ tr… ─DNAT─▶ eth0 ──▶ target:port
+//	                 SNAT to the endpoint's transit address      SNAT to the NLB's private IP
+//
+// An endpoint's namespace gets, for each transit link of its interface
+// (one per load balancer node of the service in its zone), the link and
+// the NAT table ip isthmus-pl:
+//
+//	map listeners   protocol . port → the node's transit address, for
+//	                every listener of the service's load balancers (the
+//	                first load balancer of the service that has a port
+//	                wins it)
+//	map sources     node transit address → the endpoint's own one
+//	prerouting      iifname eth0 ip daddr <E-ip> dnat ip to meta l4proto . th dport map @listeners
+//	postrouting     ct status dnat snat ip to ip daddr map @sources
+//	forward         policy drop: established,related, and new flows that
+//	                came in on eth0 and were DNATed
+//	input           new flows from a transit link are dropped
+//
+// so the provider can never open a connection into the consumer VPC, and
+// an endpoint that is not available (no transit) carries nothing: its
+// address answers every port with the kernel's own reset. A load balancer
+// node's namespace (every network load balancer interface) gets ip
+// isthmus-lb:
+//
+//	map backends    protocol . port . bucket → target address . port
+//	prerouting      fib daddr type local dnat ip to meta l4proto . th dport .
+//	                    jhash ip saddr . ip daddr . th sport . th dport mod B seed S map @backends
+//	postrouting     oifname eth0 ct status dnat snat ip to <NLB private IP>
+//	forward         policy drop: established,related, and DNATed flows out eth0
+//
+// for traffic from transit links and from clients in the provider VPC
+// alike. Both namespaces forward IPv4. Each listener's B buckets are dealt
+// round-robin over its routable targets (sorted), B being a power of two
+// of at least 64 and eight per target, the same for every listener of the
+// node; a flow's bucket is a hash of its addresses and ports, and
+// conntrack keeps the flow on its target afterwards.
+
+// Routable targets of a load balancer node, per target group. A node uses
+// the targets of its own zone, or of every zone of the load balancer when
+// cross-zone load balancing is on (the target group's
+// load_balancing.cross_zone.enabled, or the load balancer's when the group
+// says use_load_balancer_configuration). Of those, new flows go to the
+// healthy ones; when none is healthy, to all of them (fail-open, as
+// health.Route). A target that health checks have not yet judged
+// (initial) is therefore routable while no target is healthy: with no
+// health checker running, every registered target in zone gets traffic.
+// Targets in a zone the load balancer does not have (unused) never do.
+
+// minBuckets is the least number of hash buckets per listener.
+const minBuckets = 64
+
+// eniPlan is what Plan made of an interface.
+type eniPlan struct {
+	n      *core.NetworkInterface
+	ns     string
+	ip     netip.Addr
+	subnet netip.Prefix
+}
+
+// Backend is one target a load balancer node may send a listener's new
+// flows to.
+type Backend struct {
+	Addr netip.Addr
+	Port int32
+}
+
+// plPlanner holds the indexes PrivateLink planning needs.
+type plPlanner struct {
+	top       *core.Topology
+	enis      map[string]*eniPlan
+	lbByARN   map[string]*core.LoadBalancer
+	listeners map[string][]*core.Listener // by load balancer ARN, by port
+	tgByARN   map[string]*core.TargetGroup
+	ifaces    map[string]*core.NetworkInterface
+}
+
+func newPLPlanner(top *core.Topology, enis map[string]*eniPlan) *plPlanner {
+	p := &plPlanner{top: top, enis: enis, lbByARN: map[string]*core.LoadBalancer{},
+		listeners: map[string][]*core.Listener{}, tgByARN: map[string]*core.TargetGroup{},
+		ifaces: map[string]*core.NetworkInterface{}}
+	for _, lb := range top.LoadBalancers {
+		p.lbByARN[lb.ARN()] = lb
+	}
+	for _, l := range top.Listeners {
+		p.listeners[l.LoadBalancerARN] = append(p.listeners[l.LoadBalancerARN], l)
+	}
+	for _, ls := range p.listeners {
+		sort.Slice(ls, func(i, j int) bool {
+			if ls[i].Port != ls[j].Port {
+				return ls[i].Port < ls[j].Port
+			}
+			return ls[i].Protocol < ls[j].Protocol
+		})
+	}
+	for _, tg := range top.TargetGroups {
+		p.tgByARN[tg.ARN()] = tg
+	}
+	for _, n := range top.NetworkInterfaces {
+		p.ifaces[n.ID] = n
+	}
+	return p
+}
+
+// listenerProtos are the IP protocols a listener protocol carries.
+func listenerProtos(p string) []int {
+	switch p {
+	case core.ProtocolTCP:
+		return []int{6}
+	case core.ProtocolUDP:
+		return []int{17}
+	case core.ProtocolTCPUDP:
+		return []int{6, 17}
+	}
+	return nil
+}
+
+// CrossZone reports whether a load balancer node sends a target group's
+// flows to targets in every zone.
+func CrossZone(lb *core.LoadBalancer, tg *core.TargetGroup) bool {
+	switch tg.Attributes["load_balancing.cross_zone.enabled"] {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return lb.Attributes["load_balancing.cross_zone.enabled"] == "true"
+}
+
+// targetAddr is where a target receives traffic: an ip target's address,
+// or an instance target's (a network interface's) private IP.
+func (p *plPlanner) targetAddr(tg *core.TargetGroup, t core.Target) (netip.Addr, bool) {
+	id := t.ID
+	if tg.TargetType != core.TargetTypeIP {
+		n := p.ifaces[t.ID]
+		if n == nil || n.VpcID != tg.VpcID {
+			return netip.Addr{}, false
+		}
+		id = n.PrivateIP
+	}
+	a, err := netip.ParseAddr(id)
+	return a, err == nil && a.Is4()
+}
+
+// Routable returns the targets of tg that a node of lb in zone may send
+// new flows to, sorted, and whether it fails open.
+func Routable(top *core.Topology, lb *core.LoadBalancer, tg *core.TargetGroup, zone string) ([]Backend, bool) {
+	return newPLPlanner(top, nil).routable(lb, tg, zone)
+}
+
+func (p *plPlanner) routable(lb *core.LoadBalancer, tg *core.TargetGroup, zone string) ([]Backend, bool) {
+	type cand struct {
+		b     Backend
+		state health.State
+	}
+	cross := CrossZone(lb, tg)
+	var cands []cand
+	recs := p.top.TargetHealth[tg.ARN()]
+	for _, t := range tg.Targets {
+		if !lb.HasZone(t.AvailabilityZone) || (!cross && t.AvailabilityZone != zone) {
+			continue
+		}
+		a, ok := p.targetAddr(tg, t)
+		if !ok {
+			continue
+		}
+		state := health.Initial
+		if h, ok := recs[core.TargetRef{ID: t.ID, Port: t.Port}]; ok {
+			state = health.State(h.State)
+		}
+		cands = append(cands, cand{Backend{Addr: a, Port: t.Port}, state})
+	}
+	route, failOpen := health.Route(cands, func(c cand) health.State { return c.state })
+	out := make([]Backend, 0, len(route))
+	seen := map[Backend]bool{}
+	for _, c := range route {
+		if !seen[c.b] {
+			seen[c.b] = true
+			out = append(out, c.b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Addr != out[j].Addr {
+			return out[i].Addr.Less(out[j].Addr)
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out, failOpen
+}
+
+// Buckets is the number of hash buckets of a node whose largest listener
+// has n routable targets: a power of two, at least minBuckets and 8n.
+func Buckets(n int) int {
+	b := minBuckets
+	for b < 8*n {
+		b *= 2
+	}
+	return b
+}
+
+// lbSeed is a load balancer's hash seed: stable, from its id.
+func lbSeed(lb *core.LoadBalancer) uint32 {
+	v, _ := strconv.ParseUint(idHex("x-" + lb.ID)[:8], 16, 32)
+	return uint32(v)
+}
+
+// planLoadBalancers adds the NAT of every network load balancer node.
+func (p *plPlanner) planLoadBalancers(hc *HostConfig) {
+	for _, lb := range p.top.LoadBalancers {
+		if lb.Type != core.LoadBalancerNetwork {
+			continue
+		}
+		for _, z := range lb.Zones {
+			ep := p.enis[z.NetworkInterfaceID]
+			if ep == nil {
+				continue
+			}
+			p.planNode(hc, lb, z, ep)
+		}
+	}
+}
+
+func (p *plPlanner) planNode(hc *HostConfig, lb *core.LoadBalancer, z core.LoadBalancerZone, node *eniPlan) {
+	own, ns := node.n.ID, node.ns
+	type listener struct {
+		protos   []int
+		port     int32
+		backends []Backend
+	}
+	var ls []listener
+	most := 0
+	for _, l := range p.listeners[lb.ARN()] {
+		tg := p.tgByARN[l.TargetGroupARN]
+		protos := listenerProtos(l.Protocol)
+		if tg == nil || len(protos) == 0 {
+			continue
+		}
+		bs, _ := p.routable(lb, tg, z.ZoneName)
+		ls = append(ls, listener{protos: protos, port: l.Port, backends: bs})
+		most = max(most, len(bs))
+	}
+	buckets := Buckets(most)
+	var elems []string
+	for _, l := range ls {
+		if len(l.backends) == 0 {
+			continue // nothing to route to: the node's own stack resets the flow
+		}
+		for _, proto := range l.protos {
+			for b := 0; b < buckets; b++ {
+				t := l.backends[b%len(l.backends)]
+				elems = append(elems, backendElem(proto, l.port, b, t.Addr, t.Port))
+			}
+		}
+	}
+	hc.Add(own, Sysctl{NS: ns, Name: "net.ipv4.ip_forward", Value: "1"})
+	hc.Add(own, NatTable{NS: ns, Table: NatTableLB})
+	hc.Add(own, natMap(ns, NatTableLB, MapBackends, elems))
+	hc.Add(own, natChain(ns, NatTableLB, "prerouting", "accept", ruleLBDNAT(buckets, lbSeed(lb))))
+	hc.Add(own, natChain(ns, NatTableLB, "postrouting", "accept", ruleLBSNAT(node.ip)))
+	hc.Add(own, natChain(ns, NatTableLB, "forward", "drop", ruleEstablished, ruleLBFwd))
+}
+
+// planEndpoints adds the transit links and the NAT of every available
+// interface endpoint's interfaces.
+func (p *plPlanner) planEndpoints(hc *HostConfig) {
+	services := map[string]*core.EndpointService{}
+	for _, s := range p.top.EndpointServices {
+		services[s.ID] = s
+	}
+	byENI := map[string][]*core.Transit{}
+	for _, t := range p.top.Transits {
+		byENI[t.EndpointENI] = append(byENI[t.EndpointENI], t)
+	}
+	enis := make([]string, 0, len(byENI))
+	for id := range byENI {
+		enis = append(enis, id)
+	}
+	sort.Strings(enis)
+	for _, id := range enis {
+		ep := p.enis[id]
+		if ep == nil {
+			continue // no namespace: Plan says why
+		}
+		ts := byENI[id]
+		// The service's load balancers in its order: the first with a port wins it.
+		order := map[string]int{}
+		if s := services[ts[0].ServiceID]; s != nil {
+			for i, arn := range s.NLBs {
+				order[arn] = i
+			}
+		}
+		sort.SliceStable(ts, func(i, j int) bool { return order[ts[i].LoadBalancerARN] < order[ts[j].LoadBalancerARN] })
+		var listeners, sources []string
+		taken := map[string]bool{}
+		n := 0
+		for _, t := range ts {
+			node := p.enis[t.LoadBalancerENI]
+			if node == nil {
+				hc.Problems[t.EndpointENI] = fmt.Sprintf("transit to %s: the load balancer's interface has no namespace", t.LoadBalancerENI)
+				continue
+			}
+			n++
+			hc.Add(id, newTransit(ep.ns, TransitName(t.LoadBalancerENI), t.Prefix(),
+				node.ns, TransitName(t.EndpointENI), netip.PrefixFrom(t.LoadBalancerAddr(), 31)))
+			sources = append(sources, sourceElem(t.LoadBalancerAddr(), t.EndpointAddr()))
+			for _, l := range p.listeners[t.LoadBalancerARN] {
+				for _, proto := range listenerProtos(l.Protocol) {
+					key := fmt.Sprintf("%d/%d", proto, l.Port)
+					if !taken[key] {
+						taken[key] = true
+						listeners = append(listeners, listenerElem(proto, l.Port, t.LoadBalancerAddr()))
+					}
+				}
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		ns := ep.ns
+		hc.Add(id, Sysctl{NS: ns, Name: "net.ipv4.ip_forward", Value: "1"})
+		hc.Add(id, NatTable{NS: ns, Table: NatTablePL})
+		hc.Add(id, natMap(ns, NatTablePL, MapListeners, listeners))
+		hc.Add(id, natMap(ns, NatTablePL, MapSources, sources))
+		hc.Add(id, natChain(ns, NatTablePL, "prerouting", "accept", ruleEndpointDNAT(ep.ip)))
+		hc.Add(id, natChain(ns, NatTablePL, "postrouting", "accept", ruleEndpointSNAT))
+		hc.Add(id, natChain(ns, NatTablePL, "forward", "drop", ruleEstablished, ruleEndpointFwd))
+		hc.Add(id, natChain(ns, NatTablePL, "input", "accept", ruleEndpointInput))
+	}
+}

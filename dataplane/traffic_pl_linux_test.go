@@ -1,0 +1,561 @@
+package dataplane
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/isthmusnet/isthmus/core"
+	"github.com/isthmusnet/isthmus/health"
+	"github.com/isthmusnet/isthmus/netns"
+)
+
+// PrivateLink through the real kernel, driven through the core: a
+// provider's NLB and endpoint service, a consumer's interface endpoint,
+// both VPCs 10.0.0.0/16.
+
+var consumer = core.Caller{Account: "222222222222", ARN: core.RootARN("222222222222"), Region: "us-east-1"}
+
+// servePeer answers every connection with "<name> <peer address>\n", then
+// echoes.
+func servePeer(ln net.Listener, name string) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fmt.Fprintf(c, "%s %s\n", name, c.RemoteAddr())
+				io.Copy(c, c)
+			}()
+		}
+	}()
+}
+
+// serveUDPPeer answers every datagram with "<name> <peer address>".
+func serveUDPPeer(t testing.TB, ns, addr, name string) {
+	pc, err := netns.ListenPacket(ns, "udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo([]byte(name+" "+from.String()), from)
+		}
+	}()
+}
+
+// peerLine connects and reads the server's first line.
+func peerLine(ns, addr string) (string, net.Conn, error) {
+	c, err := dialFrom(ns, addr, 2*time.Second)
+	if err != nil {
+		return "", nil, err
+	}
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		c.Close()
+		return "", nil, err
+	}
+	c.SetDeadline(time.Time{})
+	return strings.TrimSpace(line), c, nil
+}
+
+type plWorld struct {
+	*world
+	pVpc, cVpc          *core.Vpc
+	pSub, cApp, cOther  *core.Subnet
+	target1, target2    *core.NetworkInterface
+	client, otherClient *core.NetworkInterface
+	lb                  *core.LoadBalancer
+	svc                 *core.EndpointService
+	ep                  *core.EndpointView
+	lbIP, epIP          string
+}
+
+func newPLWorld(t *testing.T) *plWorld {
+	w := &plWorld{world: newWorld(t)}
+	c := w.c
+	w.pVpc = w.vpc("10.0.0.0/16")
+	w.pSub = must[*core.Subnet](t)(c.CreateSubnet(owner, core.CreateSubnetInput{VpcID: w.pVpc.ID, CidrBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a"}))
+	// The targets' group (the VPC's default) admits the VPC, as a target's
+	// group must admit its load balancer.
+	for _, p := range []core.Permission{
+		{Protocol: "tcp", FromPort: ptr32(8080), ToPort: ptr32(8080), Peers: []core.Peer{{CidrIPv4: "10.0.0.0/16"}}},
+		{Protocol: "udp", FromPort: ptr32(5353), ToPort: ptr32(5353), Peers: []core.Peer{{CidrIPv4: "10.0.0.0/16"}}},
+	} {
+		if _, _, err := c.AuthorizeSecurityGroupRules(owner, core.AuthorizeInput{GroupID: w.pVpc.DefaultGroupID, Permissions: []core.Permission{p}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.target1 = w.eni(w.pSub, "10.0.1.10")
+	w.target2 = w.eni(w.pSub, "10.0.1.11")
+	w.lb = must[*core.LoadBalancer](t)(c.CreateLoadBalancer(owner, core.CreateLoadBalancerInput{Name: "svc", Type: core.LoadBalancerNetwork, Subnets: []string{w.pSub.ID}}))
+	w.lbIP = w.lb.Zones[0].PrivateIP
+	port := int32(8080)
+	tg := must[*core.TargetGroup](t)(c.CreateTargetGroup(owner, core.CreateTargetGroupInput{Name: "web", Protocol: core.ProtocolTCP, Port: &port, VpcID: w.pVpc.ID}))
+	if err := c.RegisterTargets(owner, tg.ARN(), []core.TargetInput{{ID: w.target1.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	p80 := int32(80)
+	must[*core.Listener](t)(c.CreateListener(owner, core.CreateListenerInput{LoadBalancerARN: w.lb.ARN(), Port: &p80, Protocol: core.ProtocolTCP,
+		DefaultActions: []core.ActionInput{{Type: "forward", TargetGroupARN: tg.ARN()}}}))
+	p53 := int32(5353)
+	utg := must[*core.TargetGroup](t)(c.CreateTargetGroup(owner, core.CreateTargetGroupInput{Name: "dns", Protocol: core.ProtocolUDP, Port: &p53, VpcID: w.pVpc.ID, TargetType: core.TargetTypeIP}))
+	if err := c.RegisterTargets(owner, utg.ARN(), []core.TargetInput{{ID: "10.0.1.10"}}); err != nil {
+		t.Fatal(err)
+	}
+	l53 := int32(53)
+	must[*core.Listener](t)(c.CreateListener(owner, core.CreateListenerInput{LoadBalancerARN: w.lb.ARN(), Port: &l53, Protocol: core.ProtocolUDP,
+		DefaultActions: []core.ActionInput{{Type: "forward", TargetGroupARN: utg.ARN()}}}))
+	w.svc = must[*core.EndpointService](t)(c.CreateVpcEndpointServiceConfiguration(owner, core.CreateEndpointServiceInput{
+		NetworkLoadBalancerARNs: []string{w.lb.ARN()}, AcceptanceRequired: true}))
+	if _, err := c.ModifyVpcEndpointServicePermissions(owner, w.svc.ID, []string{core.RootARN(consumer.Account)}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	w.cVpc = must[*core.Vpc](t)(c.CreateVpc(consumer, core.CreateVpcInput{CidrBlock: "10.0.0.0/16"}))
+	w.cApp = must[*core.Subnet](t)(c.CreateSubnet(consumer, core.CreateSubnetInput{VpcID: w.cVpc.ID, CidrBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a"}))
+	w.cOther = must[*core.Subnet](t)(c.CreateSubnet(consumer, core.CreateSubnetInput{VpcID: w.cVpc.ID, CidrBlock: "10.0.2.0/24", AvailabilityZone: "us-east-1a"}))
+	w.client = must[*core.NetworkInterface](t)(c.CreateNetworkInterface(consumer, core.CreateNetworkInterfaceInput{SubnetID: w.cApp.ID, PrivateIP: "10.0.1.20"}))
+	w.otherClient = must[*core.NetworkInterface](t)(c.CreateNetworkInterface(consumer, core.CreateNetworkInterfaceInput{SubnetID: w.cOther.ID, PrivateIP: "10.0.2.20"}))
+	// The endpoint's group admits the app subnet only.
+	sg := must[*core.SecurityGroup](t)(c.CreateSecurityGroup(consumer, core.CreateSecurityGroupInput{VpcID: w.cVpc.ID, GroupName: "endpoint", Description: "endpoint"}))
+	from, to := int32(0), int32(65535)
+	for _, proto := range []string{"tcp", "udp"} {
+		if _, _, err := c.AuthorizeSecurityGroupRules(consumer, core.AuthorizeInput{GroupID: sg.ID,
+			Permissions: []core.Permission{{Protocol: proto, FromPort: &from, ToPort: &to, Peers: []core.Peer{{CidrIPv4: "10.0.1.0/24"}}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.ep = must[*core.EndpointView](t)(c.CreateVpcEndpoint(consumer, core.CreateVpcEndpointInput{VpcID: w.cVpc.ID, ServiceName: w.svc.ServiceName(),
+		Type: core.EndpointTypeInterface, SubnetIDs: []string{w.cApp.ID}, SecurityGroupIDs: []string{sg.ID}}))
+	w.epIP = w.ep.Subnets[0].IP
+	w.settle()
+	servePeer(listenIn(t, w.ns(w.target1), "10.0.1.10:8080"), "t1")
+	servePeer(listenIn(t, w.ns(w.target2), "10.0.1.11:8080"), "t2")
+	serveUDPPeer(t, w.ns(w.target1), "10.0.1.10:5353", "u1")
+	return w
+}
+
+func ptr32(v int32) *int32 { return &v }
+
+// testWriter writes logs to the test's log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+func TestPrivateLinkTraffic(t *testing.T) {
+	w := newPLWorld(t)
+	c := w.c
+	client := w.ns(w.client)
+	epAddr := w.epIP + ":80"
+
+	// pendingAcceptance: refused at once, not hung.
+	began := time.Now()
+	if _, _, err := peerLine(client, epAddr); !refused(err) {
+		t.Fatalf("pendingAcceptance: %v, want connection refused", err)
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Fatalf("the refusal took %v", d)
+	}
+
+	// Accept: traffic flows within a second (measured, not asserted).
+	if _, err := c.AcceptVpcEndpointConnections(owner, w.svc.ID, []string{w.ep.ID}); err != nil {
+		t.Fatal(err)
+	}
+	accepted := time.Now()
+	var line string
+	var conn net.Conn
+	for {
+		var err error
+		if line, conn, err = peerLine(client, epAddr); err == nil {
+			break
+		}
+		if time.Since(accepted) > 10*time.Second {
+			t.Fatalf("no traffic 10s after accepting: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("traffic flowed %v after AcceptVpcEndpointConnections", time.Since(accepted).Round(time.Millisecond))
+	defer conn.Close()
+	if name, peer, _ := strings.Cut(line, " "); name != "t1" || !strings.HasPrefix(peer, w.lbIP+":") {
+		t.Fatalf("the target answered %q; want t1 seeing the load balancer's address %s", line, w.lbIP)
+	}
+	// The client sees the endpoint's address.
+	if got := conn.RemoteAddr().String(); got != epAddr {
+		t.Fatalf("the client is connected to %s", got)
+	}
+	echo := func(c net.Conn, msg string) error {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.WriteString(c, msg); err != nil {
+			return err
+		}
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return err
+		}
+		if string(buf) != msg {
+			return fmt.Errorf("echoed %q", buf)
+		}
+		return nil
+	}
+	if err := echo(conn, "hello\n"); err != nil {
+		t.Fatal(err)
+	}
+
+	// UDP.
+	uc, err := netns.Dial(client, "udp4", w.epIP+":53", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	uc.SetDeadline(time.Now().Add(2 * time.Second))
+	uc.Write([]byte("q"))
+	buf := make([]byte, 100)
+	n, err := uc.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "u1 "+w.lbIP+":") {
+		t.Fatalf("UDP answer %q, %v", buf[:n], err)
+	}
+
+	// The endpoint's group: the other subnet is dropped (a timeout).
+	if _, _, err := peerLine(w.ns(w.otherClient), epAddr); err == nil || refused(err) {
+		t.Fatalf("a client outside the app subnet: %v, want a timeout", err)
+	}
+
+	// A port the service does not listen on: refused.
+	if _, _, err := peerLine(client, w.epIP+":81"); !refused(err) {
+		t.Fatalf("port 81: %v, want refused", err)
+	}
+
+	// The provider can open nothing towards the consumer: not from a
+	// target that routes the transit range through the load balancer,
+	// not from the load balancer's own namespace.
+	epNS := ENINamespace(w.prefix, w.ep.Subnets[0].ENI)
+	leak := listenIn(t, epNS, "0.0.0.0:7777")
+	serveName(leak, "leak")
+	serveName(listenIn(t, client, "0.0.0.0:7777"), "consumer-client")
+	if out, err := exec.Command("ip", "-n", w.ns(w.target1), "route", "add", "100.64.0.0/10", "via", w.lbIP).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	lbNS := ENINamespace(w.prefix, w.lb.Zones[0].NetworkInterfaceID)
+	for _, from := range []string{w.ns(w.target1), lbNS} {
+		for _, to := range []string{"100.64.0.0:7777", "100.64.0.1:7777", "10.0.1.20:7777", w.epIP + ":7777"} {
+			if got, err := ask(from, to); err == nil {
+				t.Errorf("from %s, %s answered %q", from, to, got)
+			}
+		}
+	}
+
+	// A restarted reconciler changes nothing and the flow goes on.
+	w.r.Close()
+	k2 := NewLinuxKernel(nil)
+	defer k2.Close()
+	r2 := start(t, c, k2, Options{Prefix: w.prefix})
+	settle(t, r2, c)
+	if ops := r2.Stats().Ops; ops != 0 {
+		t.Fatalf("the restarted reconciler did %d operations", ops)
+	}
+	if err := echo(conn, "after the restart\n"); err != nil {
+		t.Fatal(err)
+	}
+	w.r = r2
+
+	// Rejecting cuts the live connection and refuses new ones.
+	if _, err := c.RejectVpcEndpointConnections(owner, w.svc.ID, []string{w.ep.ID}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r2, c)
+	err = echo(conn, "after rejection\n")
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+		t.Fatalf("the live connection after rejection: %v, want a reset", err)
+	}
+	if _, _, err := peerLine(client, epAddr); !refused(err) {
+		t.Fatalf("a new connection after rejection: %v, want refused", err)
+	}
+}
+
+// TestLoadBalancerHealthAndFailover: a network load balancer used from
+// inside its own VPC; health checks from its namespace make both targets
+// healthy, a target that dies is reset at once and, after the unhealthy
+// threshold, gets no new flows.
+func TestLoadBalancerHealthAndFailover(t *testing.T) {
+	k, prefix := privileged(t)
+	c := newCloud(t)
+	checks := NewHealthChecks(c.SetTargetHealth, HealthOptions{Prefix: prefix, Flusher: k,
+		Checker: health.Options{Jitter: -1, Rand: func() float64 { return 0 }}})
+	t.Cleanup(func() { checks.Close() })
+	r := start(t, c, k, Options{Prefix: prefix, Followers: []Follower{checks}})
+	w := &world{t: t, c: c, k: k, prefix: prefix, r: r}
+
+	v := w.vpc("10.0.0.0/16")
+	sub := must[*core.Subnet](t)(c.CreateSubnet(owner, core.CreateSubnetInput{VpcID: v.ID, CidrBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a"}))
+	if _, _, err := c.AuthorizeSecurityGroupRules(owner, core.AuthorizeInput{GroupID: v.DefaultGroupID, Permissions: []core.Permission{
+		{Protocol: "tcp", FromPort: ptr32(8080), ToPort: ptr32(8080), Peers: []core.Peer{{CidrIPv4: "10.0.0.0/16"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	t1, t2 := w.eni(sub, "10.0.1.10"), w.eni(sub, "10.0.1.11")
+	client := w.eni(sub, "10.0.1.20")
+	lb := must[*core.LoadBalancer](t)(c.CreateLoadBalancer(owner, core.CreateLoadBalancerInput{Name: "lb", Type: core.LoadBalancerNetwork, Subnets: []string{sub.ID}}))
+	interval, timeout, two := int32(5), int32(2), int32(2)
+	tg := must[*core.TargetGroup](t)(c.CreateTargetGroup(owner, core.CreateTargetGroupInput{Name: "web", Protocol: core.ProtocolTCP, Port: ptr32(8080), VpcID: v.ID,
+		HealthCheck: core.HealthCheckInput{Interval: &interval, Timeout: &timeout, Healthy: &two, Unhealthy: &two}}))
+	if err := c.RegisterTargets(owner, tg.ARN(), []core.TargetInput{{ID: t1.ID}, {ID: t2.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	must[*core.Listener](t)(c.CreateListener(owner, core.CreateListenerInput{LoadBalancerARN: lb.ARN(), Port: ptr32(80), Protocol: core.ProtocolTCP,
+		DefaultActions: []core.ActionInput{{Type: "forward", TargetGroupARN: tg.ARN()}}}))
+	w.settle()
+	servePeer(listenIn(t, w.ns(t1), "10.0.1.10:8080"), "t1")
+	ln2 := listenIn(t, w.ns(t2), "10.0.1.11:8080")
+	var conns2 []net.Conn
+	var mu2 sync.Mutex
+	go func() {
+		for {
+			c, err := ln2.Accept()
+			if err != nil {
+				return
+			}
+			mu2.Lock()
+			conns2 = append(conns2, c)
+			mu2.Unlock()
+			fmt.Fprintf(c, "t2 %s\n", c.RemoteAddr())
+		}
+	}()
+
+	states := func() map[string]string {
+		ds, err := c.DescribeTargetHealth(owner, tg.ARN(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, d := range ds {
+			out[d.Target.ID] = d.Health.State + "/" + d.Health.Reason
+		}
+		return out
+	}
+	waitFor := func(what string, limit time.Duration, ok func(map[string]string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		for {
+			s := states()
+			if ok(s) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: target health is %v", what, s)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("both healthy", 20*time.Second, func(s map[string]string) bool {
+		return s[t1.ID] == "healthy/" && s[t2.ID] == "healthy/"
+	})
+
+	// Flows from the VPC spread over both targets, seeing the NLB's address.
+	seen := map[string]int{}
+	var toT2 net.Conn
+	for i := 0; i < 40; i++ {
+		line, conn, err := peerLine(w.ns(client), lb.Zones[0].PrivateIP+":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, peer, _ := strings.Cut(line, " ")
+		if !strings.HasPrefix(peer, lb.Zones[0].PrivateIP+":") {
+			t.Fatalf("the target saw %s", peer)
+		}
+		seen[name]++
+		if name == "t2" && toT2 == nil {
+			toT2 = conn
+		} else {
+			conn.Close()
+		}
+	}
+	if seen["t1"] == 0 || seen["t2"] == 0 {
+		t.Fatalf("40 flows went %v", seen)
+	}
+	defer toT2.Close()
+
+	// t2 dies: its flow is reset, and after the unhealthy threshold new
+	// flows go to t1 only.
+	ln2.Close()
+	mu2.Lock()
+	for _, c := range conns2 {
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	mu2.Unlock()
+	toT2.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := toT2.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the flow of the dead target: %v, want a reset", err)
+	}
+	died := time.Now()
+	waitFor("t2 unhealthy", 30*time.Second, func(s map[string]string) bool {
+		return s[t2.ID] == "unhealthy/Target.FailedHealthChecks" && s[t1.ID] == "healthy/"
+	})
+	t.Logf("t2 reported unhealthy %v after it died", time.Since(died).Round(100*time.Millisecond))
+	settle(t, r, c)
+	for i := 0; i < 20; i++ {
+		line, conn, err := peerLine(w.ns(client), lb.Zones[0].PrivateIP+":80")
+		if err != nil {
+			t.Fatalf("a new flow after t2 turned unhealthy: %v", err)
+		}
+		conn.Close()
+		if !strings.HasPrefix(line, "t1 ") {
+			t.Fatalf("a new flow went to %q", line)
+		}
+	}
+}
+
+// TestDeregistrationDrains: a deregistered target gets no new flow, its
+// flow goes on for the deregistration delay and is then ended (connection
+// termination on); a deregistered target with no flow completes at once.
+func TestDeregistrationDrains(t *testing.T) {
+	k, prefix := privileged(t)
+	c := newCloud(t)
+	drains := NewDraining(c.EndDraining, k, prefix, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	drains.Poll = 100 * time.Millisecond
+	t.Cleanup(func() { drains.Close() })
+	r := start(t, c, k, Options{Prefix: prefix, Followers: []Follower{drains}})
+	w := &world{t: t, c: c, k: k, prefix: prefix, r: r}
+
+	v := w.vpc("10.0.0.0/16")
+	sub := must[*core.Subnet](t)(c.CreateSubnet(owner, core.CreateSubnetInput{VpcID: v.ID, CidrBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a"}))
+	if _, _, err := c.AuthorizeSecurityGroupRules(owner, core.AuthorizeInput{GroupID: v.DefaultGroupID, Permissions: []core.Permission{
+		{Protocol: "tcp", FromPort: ptr32(8080), ToPort: ptr32(8080), Peers: []core.Peer{{CidrIPv4: "10.0.0.0/16"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	t1, t2, t3 := w.eni(sub, "10.0.1.10"), w.eni(sub, "10.0.1.11"), w.eni(sub, "10.0.1.12")
+	client := w.eni(sub, "10.0.1.20")
+	lb := must[*core.LoadBalancer](t)(c.CreateLoadBalancer(owner, core.CreateLoadBalancerInput{Name: "lb", Type: core.LoadBalancerNetwork, Subnets: []string{sub.ID}}))
+	tg := must[*core.TargetGroup](t)(c.CreateTargetGroup(owner, core.CreateTargetGroupInput{Name: "web", Protocol: core.ProtocolTCP, Port: ptr32(8080), VpcID: v.ID}))
+	if _, err := c.ModifyTargetGroupAttributes(owner, tg.ARN(), []core.Attribute{
+		{Key: "deregistration_delay.timeout_seconds", Value: "3"},
+		{Key: "deregistration_delay.connection_termination.enabled", Value: "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RegisterTargets(owner, tg.ARN(), []core.TargetInput{{ID: t1.ID}, {ID: t2.ID}, {ID: t3.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	must[*core.Listener](t)(c.CreateListener(owner, core.CreateListenerInput{LoadBalancerARN: lb.ARN(), Port: ptr32(80), Protocol: core.ProtocolTCP,
+		DefaultActions: []core.ActionInput{{Type: "forward", TargetGroupARN: tg.ARN()}}}))
+	w.settle()
+	servePeer(listenIn(t, w.ns(t1), "10.0.1.10:8080"), "t1")
+	servePeer(listenIn(t, w.ns(t2), "10.0.1.11:8080"), "t2")
+	servePeer(listenIn(t, w.ns(t3), "10.0.1.12:8080"), "t3")
+	nlb := lb.Zones[0].PrivateIP + ":80"
+	health := func() map[string]string {
+		ds, err := c.DescribeTargetHealth(owner, tg.ARN(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, d := range ds {
+			out[d.Target.ID] = d.Health.State + "/" + d.Health.Reason
+		}
+		return out
+	}
+
+	// A flow to t2.
+	var toT2 net.Conn
+	for i := 0; i < 60 && toT2 == nil; i++ {
+		line, conn, err := peerLine(w.ns(client), nlb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "t2 ") {
+			toT2 = conn
+		} else {
+			conn.Close()
+		}
+	}
+	if toT2 == nil {
+		t.Fatal("no flow went to t2")
+	}
+	defer toT2.Close()
+	echo := func(msg string) error {
+		toT2.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.WriteString(toT2, msg); err != nil {
+			return err
+		}
+		buf := make([]byte, len(msg))
+		_, err := io.ReadFull(toT2, buf)
+		return err
+	}
+	if err := c.DeregisterTargets(owner, tg.ARN(), []core.TargetInput{{ID: t2.ID}, {ID: t3.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	deregistered := time.Now()
+	if h := health(); h[t2.ID] != "draining/Target.DeregistrationInProgress" {
+		t.Fatalf("after deregistering: %v", h)
+	}
+	settle(t, r, c)
+	for i := 0; i < 20; i++ {
+		line, conn, err := peerLine(w.ns(client), nlb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if !strings.HasPrefix(line, "t1 ") {
+			t.Fatalf("a new flow went to %q while t2 and t3 drain", line)
+		}
+	}
+	// t3 has no flow: its deregistration completes at once.
+	for h := health(); h[t3.ID] != ""; h = health() {
+		if time.Since(deregistered) > 2*time.Second {
+			t.Fatalf("t3 (no flows) still %s", h[t3.ID])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := echo("still draining\n"); err != nil {
+		t.Fatalf("the draining target's flow: %v", err)
+	}
+	// After the delay, t2's flow is ended and t2 is gone.
+	for time.Since(deregistered) < 3*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	// (DescribeTargetHealth stops listing t2 when the delay is over; the
+	// data plane ends its flows within a poll.)
+	deadline := time.Now().Add(5 * time.Second)
+	nodeNS := ENINamespace(prefix, lb.Zones[0].NetworkInterfaceID)
+	t2Addr := netip.MustParseAddrPort("10.0.1.11:8080")
+	for {
+		n, err := k.CountFlowsTo(nodeNS, t2Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if health()[t2.ID] == "" && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("t2 still listed (%v) or still has %d flows", health(), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := echo("after the delay\n"); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+		t.Fatalf("the drained flow after the delay: %v, want a reset", err)
+	}
+}
