@@ -6,6 +6,7 @@
 //	isthmus exec --eni ID -- CMD  run CMD in a network interface's namespace
 //	isthmus exec --subnet ID -- CMD
 //	                              ... in a new interface, for CMD's duration
+//	isthmus demo                  PrivateLink end to end, as aws CLI commands
 package main
 
 import (
@@ -38,6 +39,11 @@ commands:
   exec --subnet SUBNET-ID [--security-group SG-ID...] -- CMD [ARGS...]
                          run CMD in a new interface of the subnet, deleted
                          when CMD ends
+  demo [--keep] [--endpoint URL]
+                         as root: a provider and a consumer VPC with the same
+                         CIDR, an HTTP service behind an NLB reached through
+                         an interface endpoint, each step printed as the aws
+                         CLI command; then deletes it all
 
 Run 'isthmus <command> -h' for a command's flags.
 `
@@ -55,6 +61,8 @@ func main() {
 		err = accounts(os.Args[2:])
 	case "exec":
 		os.Exit(execCmd(os.Args[2:]))
+	case "demo":
+		err = demo(os.Args[2:])
 	case nsexecCommand:
 		os.Exit(nsexec(os.Args[2:]))
 	case "-h", "-help", "--help", "help":

@@ -1,0 +1,183 @@
+//go:build linux
+
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/isthmusnet/isthmus/core"
+	"github.com/isthmusnet/isthmus/dataplane"
+	"github.com/isthmusnet/isthmus/netns"
+)
+
+// FromKernel is the Source of a host's data plane (prefix as given to
+// it): for every interface endpoint's network interface and every transit
+// link of the topology, it reads the named counters listed in kernel.go
+// and counts conntrack's open flows, in the namespaces the data plane
+// made. An interface whose namespace does not exist (yet) reports zeros.
+// It changes nothing in the kernel.
+func FromKernel(prefix string, top Topologist) Source {
+	return SourceFunc(func(ctx context.Context) (*Snapshot, error) {
+		t, _, err := top.Topology()
+		if err != nil {
+			return nil, err
+		}
+		return kernelSnapshot(ctx, prefix, t)
+	})
+}
+
+func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology) (*Snapshot, error) {
+	snap := &Snapshot{}
+	for _, e := range t.VpcEndpoints {
+		if e.Type != core.EndpointTypeInterface {
+			continue
+		}
+		for _, s := range e.Subnets {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if s.ENI == "" {
+				continue
+			}
+			ep := Endpoint{VpcID: e.VpcID, EndpointID: e.ID, EndpointType: e.Type, ServiceName: e.ServiceName, SubnetID: s.SubnetID}
+			err := inNamespace(dataplane.ENINamespace(prefix, s.ENI), func(nc *nftables.Conn, ct *netlink.Handle) error {
+				c := counters(nc, dataplane.NatTablePL)
+				ep.NewConnections = c[CounterNew].Packets
+				ep.BytesProcessed = c[CounterBytes].Bytes
+				ep.PacketsDropped = c[CounterDropped].Packets
+				ep.RstPacketsReceived = c[CounterRstIn].Packets
+				n, err := activeFlows(ct, func(f *netlink.ConntrackFlow) bool {
+					// Flows the endpoint DNATed: their reply does not
+					// come from the address they were sent to.
+					return !f.Forward.DstIP.Equal(f.Reverse.SrcIP)
+				})
+				ep.ActiveConnections = n
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("endpoint %s interface %s: %w", e.ID, s.ENI, err)
+			}
+			snap.Endpoints = append(snap.Endpoints, ep)
+		}
+	}
+	for _, tr := range t.Transits {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		sv := Service{ServiceID: tr.ServiceID, Zone: tr.Zone, LoadBalancerARN: tr.LoadBalancerARN, EndpointID: tr.EndpointID}
+		dev := dataplane.TransitName(tr.EndpointENI)
+		src := tr.EndpointAddr()
+		err := inNamespace(dataplane.ENINamespace(prefix, tr.LoadBalancerENI), func(nc *nftables.Conn, ct *netlink.Handle) error {
+			c := counters(nc, dataplane.NatTableLB)
+			sv.NewConnections = c[NodeCounter(CounterNodeNew, dev)].Packets
+			sv.BytesProcessed = c[NodeCounter(CounterNodeBytes, dev)].Bytes
+			sv.RstPacketsSent = c[NodeCounter(CounterNodeRstOut, dev)].Packets
+			n, err := activeFlows(ct, func(f *netlink.ConntrackFlow) bool {
+				a, ok := netip.AddrFromSlice(f.Forward.SrcIP)
+				return ok && a.Unmap() == src
+			})
+			sv.ActiveConnections = n
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("transit of endpoint %s to %s: %w", tr.EndpointID, tr.LoadBalancerENI, err)
+		}
+		snap.Services = append(snap.Services, sv)
+	}
+	return snap, nil
+}
+
+// inNamespace opens nftables and conntrack connections in the namespace
+// name and runs fn with them; a namespace that does not exist is not an
+// error (fn is not run).
+func inNamespace(name string, fn func(*nftables.Conn, *netlink.Handle) error) error {
+	h, err := netns.Open(name)
+	if errors.Is(err, netns.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	nc, err := nftables.New(nftables.WithNetNSFd(int(h)))
+	if err != nil {
+		return err
+	}
+	defer nc.CloseLasting()
+	var ct *netlink.Handle
+	if err := netns.Do(h, func() error {
+		var err error
+		ct, err = netlink.NewHandle(unix.NETLINK_NETFILTER)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer ct.Close()
+	return fn(nc, ct)
+}
+
+type counter struct{ Packets, Bytes uint64 }
+
+// counters reads the named counters of table (family ip); a table that
+// does not exist has none.
+func counters(nc *nftables.Conn, table string) map[string]counter {
+	out := map[string]counter{}
+	objs, err := nc.GetNamedObjects(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: table})
+	if err != nil {
+		return out
+	}
+	for _, o := range objs {
+		switch x := o.(type) {
+		case *nftables.NamedObj:
+			if c, ok := x.Obj.(*expr.Counter); ok {
+				out[x.Name] = counter{Packets: c.Packets, Bytes: c.Bytes}
+			}
+		case *nftables.CounterObj:
+			out[x.Name] = counter{Packets: x.Packets, Bytes: x.Bytes}
+		}
+	}
+	return out
+}
+
+// TCP conntrack states (linux/netfilter/nf_conntrack_tcp.h).
+const (
+	tcpSynSent     = 1
+	tcpSynRecv     = 2
+	tcpEstablished = 3
+)
+
+// activeFlows counts the IPv4 conntrack entries that match and are open:
+// a TCP flow opening or established (CloudWatch counts SYN_SENT and
+// ESTABLISHED; SYN_RECV is a flow between the two), or any UDP flow.
+func activeFlows(ct *netlink.Handle, match func(*netlink.ConntrackFlow) bool) (uint64, error) {
+	flows, err := ct.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+	if err != nil {
+		return 0, fmt.Errorf("conntrack: %w", err)
+	}
+	var n uint64
+	for _, f := range flows {
+		if !match(f) {
+			continue
+		}
+		switch f.Forward.Protocol {
+		case unix.IPPROTO_TCP:
+			if p, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP); ok {
+				switch p.State {
+				case tcpSynSent, tcpSynRecv, tcpEstablished:
+					n++
+				}
+			}
+		case unix.IPPROTO_UDP:
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package metrics
+
+import (
+	"context"
+	"errors"
+)
+
+// FromKernel needs Linux; elsewhere its Source always fails.
+func FromKernel(prefix string, top Topologist) Source {
+	return SourceFunc(func(context.Context) (*Snapshot, error) {
+		return nil, errors.New("metrics: the kernel data plane needs Linux")
+	})
+}
