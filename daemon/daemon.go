@@ -28,6 +28,7 @@ import (
 	"github.com/isthmusnet/isthmus/dataplane"
 	"github.com/isthmusnet/isthmus/dns"
 	"github.com/isthmusnet/isthmus/dnsverify"
+	"github.com/isthmusnet/isthmus/metrics"
 	"github.com/isthmusnet/isthmus/notify"
 	"github.com/isthmusnet/isthmus/store/bolt"
 )
@@ -74,6 +75,10 @@ const (
 	AdminSocket     = "admin.sock"
 	AdminProfile    = "isthmus"
 )
+
+// MetricsPath is where the API port serves Prometheus metrics (with the
+// Linux data plane): package metrics, CloudWatch's PrivateLink metrics.
+const MetricsPath = "/metrics"
 
 // DefaultDataDir is /var/lib/isthmus for root, else $XDG_DATA_HOME/isthmus.
 func DefaultDataDir() string {
@@ -138,6 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	go expireEndpoints(ctx, cloud, cfg.EndpointExpiry, log)
 
 	adm := &adminDeps{cloud: cloud, log: log}
+	var metricsSource metrics.Source
 	switch cfg.Dataplane {
 	case "linux":
 		if err := dataplane.CheckPrivileges(); err != nil {
@@ -162,9 +168,13 @@ func Run(ctx context.Context, cfg Config) error {
 		// Deregistered targets drain, then their deregistration completes.
 		drains := dataplane.NewDraining(cloud.EndDraining, k, prefix, log.With("component", "draining"))
 		defer drains.Close()
+		// Listeners whose target group enables proxy protocol v2 are
+		// served at interface endpoints by userspace proxies.
+		proxies := dataplane.NewProxies(dataplane.ProxyOptions{Prefix: prefix, Logger: log.With("component", "ppv2")})
+		defer proxies.Close()
 		rec, err := dataplane.New(cloud, k, log.With("component", "dataplane"), dataplane.Options{
 			Prefix:    prefix,
-			Followers: []dataplane.Follower{resolvers, checks, drains},
+			Followers: []dataplane.Follower{resolvers, checks, drains, proxies},
 		})
 		if err != nil {
 			return err
@@ -179,6 +189,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 		adm.rec, adm.prefix = rec, prefix
+		metricsSource = metrics.FromKernel(prefix, cloud)
 		cctx, stopCollector := context.WithCancel(ctx)
 		collected := make(chan struct{})
 		go func() {
@@ -225,6 +236,10 @@ func Run(ctx context.Context, cfg Config) error {
 	defer worker.Close()
 	mux := http.NewServeMux()
 	mux.Handle(notify.CertPath, worker.CertHandler())
+	if metricsSource != nil {
+		// Prometheus metrics of PrivateLink, CloudWatch's names.
+		mux.Handle(MetricsPath, metrics.Handler(metricsSource, log.With("component", "metrics")))
+	}
 	mux.Handle("/", srv)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	wctx, stopWorker := context.WithCancel(ctx)

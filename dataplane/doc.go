@@ -70,6 +70,11 @@
 // Interface endpoints and network load balancers are NAT in the kernel
 // across transit links: see plan_pl.go for the tables, health.go for the
 // health checks that write target health, drain.go for deregistration.
+// TCP listeners whose target group enables proxy protocol v2 are the one
+// exception: the endpoint's namespace does not DNAT them and a userspace
+// proxy there writes the PROXY v2 header (ppv2.go, the Proxies follower).
+// The NAT tables count what they carry in named counters that package
+// metrics reads (nat.go lists them).
 //
 // # Security groups
 //

@@ -183,21 +183,132 @@ func ruleLBDNAT(buckets int, seed uint32) string {
 	return fmt.Sprintf("fib daddr type local dnat ip to meta l4proto . th dport . jhash ip saddr . ip daddr . th sport . th dport mod %d seed 0x%08x map @%s", buckets, seed, MapBackends)
 }
 
+// ruleLBLocal keeps what clients in the load balancer's VPC send to a TCP
+// listener port whose target group enables proxy protocol v2 from the DNAT
+// (accept ends the nat chain): it reaches the node's own stack, where
+// Proxies listens and writes the header.
+func ruleLBLocal(port int32) string {
+	return fmt.Sprintf("iifname eth0 tcp dport %d accept", port)
+}
+
 // ruleLBSNAT makes targets see the load balancer's own address.
 func ruleLBSNAT(ip netip.Addr) string {
 	return "oifname eth0 ct status dnat snat ip to " + ip.String()
 }
 
+// Named counters. A rule may count what it matches in a named counter of
+// its table (an nftables object of type counter, which package metrics
+// reads): its text then holds "counter name <name>" before its action
+// (the verdict, the dnat or snat), or at its end for a rule that only
+// counts. The counter counts only what matches the rest of the rule (for
+// a NAT rule with a map: what the map holds). Applying a chain creates the
+// counters its rules name and deletes those of its table that no rule
+// uses any more; a counter keeps its values while rules are rewritten.
+//
+// The names are package metrics's (CounterNew, ...):
+//
+//	ip isthmus-pl  new      the DNAT rule (one packet per new flow)
+//	               bytes    the forward chain's accepting rules
+//	               dropped  the forward chain's last rule (before its drop
+//	                        policy) and the input rule dropping new flows
+//	                        from transit links
+//	               rst-in   TCP RSTs arriving on transit links (forward
+//	                        and input)
+//	ip isthmus-lb  new-<dev>, bytes-<dev>, rst-out-<dev> per transit link
+//	               <dev>, in its chain count-<dev> (hook forward): new
+//	               flows forwarded in from it, what is forwarded in from or
+//	               out to it, TCP RSTs forwarded out to it
+const (
+	counterNew     = "new"
+	counterBytes   = "bytes"
+	counterDropped = "dropped"
+	counterRstIn   = "rst-in"
+
+	counterNodeNew    = "new-"
+	counterNodeBytes  = "bytes-"
+	counterNodeRstOut = "rst-out-"
+)
+
+// counted returns rule text base counting in the named counter.
+func counted(base, name string) string {
+	c := "counter name " + name
+	if base == "" {
+		return c
+	}
+	for _, v := range []string{" accept", " drop"} {
+		if strings.HasSuffix(base, v) {
+			return strings.TrimSuffix(base, v) + " " + c + v
+		}
+	}
+	for _, action := range []string{" snat ip to ", " dnat ip to "} {
+		if i := strings.Index(base, action); i >= 0 {
+			return base[:i] + " " + c + base[i:]
+		}
+	}
+	return base + " " + c
+}
+
+// countRule is a rule that only counts: packets in on (or out on) dev
+// (a final "*" makes it a prefix), TCP RSTs only when rst.
+func countRule(in bool, dev string, rst bool, name string) string {
+	s := "oifname " + dev
+	if in {
+		s = "iifname " + dev
+	}
+	if rst {
+		s += " " + matchRst
+	}
+	return counted(s, name)
+}
+
+const (
+	matchRst = "tcp flags & rst == rst"
+	matchNew = "ct state new"
+)
+
+// CountChainPrefix starts the name of a load balancer node's counting
+// chain for one transit link: count-<dev>.
+const CountChainPrefix = "count-"
+
 // natRule is a parsed rule: its form and its parameters.
 type natRule struct {
-	form    string // one of the rule constants, or "endpoint-dnat", "lb-dnat", "lb-snat"
+	form    string // one of the rule constants, or "endpoint-dnat", "lb-dnat", "lb-snat", "lb-local", "count"
 	addr    netip.Addr
 	buckets int
 	seed    uint32
+	counter string // the named counter it counts in, if any
+	port    uint16 // an "lb-local" rule's
+
+	// A "count" rule's match: nothing, or an interface (in or out; a
+	// final "*" makes it a prefix), TCP RSTs only when rst.
+	in  bool
+	dev string
+	rst bool
+	new bool // new flows only
 }
 
 // parseNatRule parses a rule text.
 func parseNatRule(s string) (natRule, error) {
+	if i := strings.Index(s, "counter name "); i >= 0 && (i == 0 || s[i-1] == ' ') {
+		rest := s[i+len("counter name "):]
+		name, after, _ := strings.Cut(rest, " ")
+		base := strings.TrimSpace(s[:i])
+		if after != "" {
+			base = strings.TrimSpace(base + " " + after)
+		}
+		if !validCounterName(name) || counted(base, name) != s {
+			return natRule{}, fmt.Errorf("dataplane: not a NAT rule Isthmus writes: %q", s)
+		}
+		r, err := parseCountBase(base)
+		if err != nil {
+			r, err = parseNatRule(base)
+		}
+		if err != nil || r.counter != "" {
+			return natRule{}, fmt.Errorf("dataplane: not a NAT rule Isthmus writes: %q", s)
+		}
+		r.counter = name
+		return r, nil
+	}
 	switch s {
 	case ruleEstablished, ruleEndpointSNAT, ruleEndpointFwd, ruleEndpointInput, ruleLBFwd:
 		return natRule{form: s}, nil
@@ -210,6 +321,13 @@ func parseNatRule(s string) (natRule, error) {
 			return natRule{}, bad
 		}
 		return natRule{form: "endpoint-dnat", addr: ip}, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "iifname eth0 tcp dport "); ok {
+		port, err := strconv.ParseUint(strings.TrimSuffix(rest, " accept"), 10, 16)
+		if err != nil || port == 0 || ruleLBLocal(int32(port)) != s {
+			return natRule{}, bad
+		}
+		return natRule{form: "lb-local", port: uint16(port)}, nil
 	}
 	if rest, ok := strings.CutPrefix(s, "oifname eth0 ct status dnat snat ip to "); ok {
 		ip, err := netip.ParseAddr(rest)
@@ -245,6 +363,59 @@ func parseNatRule(s string) (natRule, error) {
 		}
 	}
 	return natRule{}, bad
+}
+
+// parseCountBase parses the match of a rule that only counts.
+func parseCountBase(s string) (natRule, error) {
+	r := natRule{form: "count"}
+	if s == "" {
+		return r, nil
+	}
+	f := strings.Fields(s)
+	if len(f) < 2 || (f[0] != "iifname" && f[0] != "oifname") {
+		return natRule{}, fmt.Errorf("dataplane: not a counting rule: %q", s)
+	}
+	r.in, r.dev = f[0] == "iifname", f[1]
+	rest := strings.TrimSpace(strings.Join(f[2:], " "))
+	switch rest {
+	case "":
+	case matchRst:
+		r.rst = true
+	case matchNew:
+		r.new = true
+	default:
+		return natRule{}, fmt.Errorf("dataplane: not a counting rule: %q", s)
+	}
+	dev := strings.TrimSuffix(r.dev, "*")
+	if dev == "" || len(dev) >= 16 || strings.ContainsAny(dev, "*'\" ") {
+		return natRule{}, fmt.Errorf("dataplane: not a counting rule: %q", s)
+	}
+	return r, nil
+}
+
+func validCounterName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// counters returns the named counters the rules of c count in.
+func (c NatChain) counters() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, text := range c.rules() {
+		if r, err := parseNatRule(text); err == nil && r.counter != "" && !seen[r.counter] {
+			seen[r.counter] = true
+			out = append(out, r.counter)
+		}
+	}
+	return out
 }
 
 // Element texts of the maps.

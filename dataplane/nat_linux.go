@@ -219,12 +219,91 @@ func ensureNatChain(nc *nftables.Conn, x NatChain) error {
 	}
 	nc.AddChain(ch)
 	if !same {
+		// The counters its rules use, those missing only (adding one
+		// that exists would be harmless, but this keeps it untouched).
+		have := map[string]bool{}
+		if objs, err := nc.GetNamedObjects(ch.Table); err == nil {
+			for _, o := range objs {
+				if n, ok := counterObjName(o); ok {
+					have[n] = true
+				}
+			}
+		}
+		for _, n := range x.counters() {
+			if !have[n] {
+				nc.AddObj(&nftables.CounterObj{Table: ch.Table, Name: n})
+			}
+		}
 		nc.FlushChain(ch)
 		for _, r := range want {
 			nc.AddRule(r)
 		}
+		if err := nc.Flush(); err != nil {
+			return err
+		}
+		deleteUnusedCounters(nc, ch.Table)
+		return nil
 	}
 	return nc.Flush()
+}
+
+func counterObjName(o nftables.Obj) (string, bool) {
+	switch x := o.(type) {
+	case *nftables.CounterObj:
+		return x.Name, true
+	case *nftables.NamedObj:
+		if x.Type == nftables.ObjTypeCounter {
+			return x.Name, true
+		}
+	}
+	return "", false
+}
+
+// deleteUnusedCounters deletes the named counters of table that no rule
+// of it uses any more (a transit link that went): each in a batch of its
+// own, since the kernel refuses (EBUSY) to delete one a rule uses.
+func deleteUnusedCounters(nc *nftables.Conn, table *nftables.Table) {
+	objs, err := nc.GetNamedObjects(table)
+	if err != nil {
+		return
+	}
+	used := map[string]bool{}
+	if chains, err := nc.ListChainsOfTableFamily(nftables.TableFamilyIPv4); err == nil {
+		for _, ch := range chains {
+			if ch.Table == nil || ch.Table.Name != table.Name {
+				continue
+			}
+			ch.Table = table
+			rules, err := nc.GetRules(table, ch)
+			if err != nil {
+				return // unsure: keep them all
+			}
+			for _, r := range rules {
+				for _, e := range r.Exprs {
+					if o, ok := e.(*expr.Objref); ok {
+						used[o.Name] = true
+					}
+				}
+			}
+		}
+	} else {
+		return
+	}
+	for _, o := range objs {
+		if n, ok := counterObjName(o); ok && !used[n] {
+			nc.DeleteObject(&nftables.CounterObj{Table: table, Name: n})
+			nc.Flush() // refused if a rule uses it after all: it stays
+		}
+	}
+}
+
+// isAction reports whether e ends a rule: a verdict or NAT.
+func isAction(e expr.Any) bool {
+	switch e.(type) {
+	case *expr.Verdict, *expr.NAT:
+		return true
+	}
+	return false
 }
 
 func (k *LinuxKernel) removeNat(it Item) error {
@@ -245,6 +324,11 @@ func (k *LinuxKernel) removeNat(it Item) error {
 		ch := &nftables.Chain{Name: x.Name, Table: natTable(x.Table)}
 		nc.FlushChain(ch)
 		nc.DelChain(ch)
+		if err := nc.Flush(); err != nil {
+			return err
+		}
+		deleteUnusedCounters(nc, ch.Table) // the chain's own counters
+		return nil
 	default:
 		return fmt.Errorf("dataplane: unknown item %T", it)
 	}
@@ -403,6 +487,13 @@ func natRuleOf(ch *nftables.Chain, text string) (*nftables.Rule, error) {
 		payload(expr.PayloadBaseTransportHeader, 2, 2, reg9)
 		add(&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: MapListeners})
 		nat(expr.NATTypeDestNAT, false)
+	case "lb-local":
+		ifName(expr.MetaKeyIIFNAME, ENIDevice, false)
+		add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1})
+		cmp(reg1, expr.CmpOpEq, []byte{unix.IPPROTO_TCP})
+		payload(expr.PayloadBaseTransportHeader, 2, 2, reg1)
+		cmp(reg1, expr.CmpOpEq, binary.BigEndian.AppendUint16(nil, r.port))
+		add(&expr.Verdict{Kind: expr.VerdictAccept})
 	case "lb-snat":
 		ifName(expr.MetaKeyOIFNAME, ENIDevice, false)
 		ctBits(expr.CtKeySTATUS, ipsDstNat)
@@ -420,8 +511,38 @@ func natRuleOf(ch *nftables.Chain, text string) (*nftables.Rule, error) {
 		add(&expr.Hash{SourceRegister: regR2, DestRegister: reg10, Length: 16, Modulus: uint32(r.buckets), Seed: r.seed, Type: expr.HashTypeJenkins})
 		add(&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: MapBackends})
 		nat(expr.NATTypeDestNAT, true)
+	case "count":
+		if r.dev != "" {
+			key := expr.MetaKeyOIFNAME
+			if r.in {
+				key = expr.MetaKeyIIFNAME
+			}
+			name, prefix := strings.CutSuffix(r.dev, "*")
+			ifName(key, name, prefix)
+		}
+		if r.new {
+			ctBits(expr.CtKeySTATE, expr.CtStateBitNEW)
+		}
+		if r.rst {
+			add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1})
+			cmp(reg1, expr.CmpOpEq, []byte{unix.IPPROTO_TCP})
+			payload(expr.PayloadBaseTransportHeader, 13, 1, reg1)
+			add(&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{0x04}, Xor: []byte{0}})
+			cmp(reg1, expr.CmpOpNeq, []byte{0})
+		}
 	default:
 		return nil, fmt.Errorf("dataplane: no expressions for NAT rule %q", text)
+	}
+	if r.counter != "" {
+		// Before the action (a verdict or NAT), after every match and
+		// map lookup: it counts what the rule acts on.
+		ref := &expr.Objref{Type: int(nftables.ObjTypeCounter), Name: r.counter}
+		switch last := len(ex) - 1; {
+		case last >= 0 && isAction(ex[last]):
+			ex = append(ex[:last], ref, ex[last])
+		default:
+			ex = append(ex, ref)
+		}
 	}
 	return &nftables.Rule{
 		Table:    ch.Table,

@@ -26,11 +26,16 @@ import (
 //	                first load balancer of the service that has a port
 //	                wins it)
 //	map sources     node transit address → the endpoint's own one
-//	prerouting      iifname eth0 ip daddr <E-ip> dnat ip to meta l4proto . th dport map @listeners
+//	prerouting      iifname eth0 ip daddr <E-ip> counter name new dnat ip to meta l4proto . th dport map @listeners
 //	postrouting     ct status dnat snat ip to ip daddr map @sources
 //	forward         policy drop: established,related, and new flows that
-//	                came in on eth0 and were DNATed
-//	input           new flows from a transit link are dropped
+//	                came in on eth0 and were DNATed (counter bytes); RSTs
+//	                from transit links counted (rst-in), the rest
+//	                counted (dropped) and dropped
+//	input           new flows from a transit link are dropped (dropped)
+//
+// (TCP listeners of a target group with proxy_protocol_v2.enabled are not
+// in listeners: Proxies serves them from the namespace's own stack.)
 //
 // so the provider can never open a connection into the consumer VPC, and
 // an endpoint that is not available (no transit) carries nothing: its
@@ -39,10 +44,15 @@ import (
 // isthmus-lb:
 //
 //	map backends    protocol . port . bucket → target address . port
-//	prerouting      fib daddr type local dnat ip to meta l4proto . th dport .
+//	prerouting      iifname eth0 tcp dport <port> accept, for each TCP
+//	                    listener whose group has proxy protocol v2 (the
+//	                    VPC's clients reach Proxies in this namespace), then
+//	                fib daddr type local dnat ip to meta l4proto . th dport .
 //	                    jhash ip saddr . ip daddr . th sport . th dport mod B seed S map @backends
 //	postrouting     oifname eth0 ct status dnat snat ip to <NLB private IP>
 //	forward         policy drop: established,related, and DNATed flows out eth0
+//	count-<dev>     per transit link <dev> (hook forward, policy accept):
+//	                counters new-<dev>, bytes-<dev>, rst-out-<dev>
 //
 // for traffic from transit links and from clients in the provider VPC
 // alike. Both namespaces forward IPv4. Each listener's B buckets are dealt
@@ -243,12 +253,16 @@ func (p *plPlanner) planNode(hc *HostConfig, lb *core.LoadBalancer, z core.LoadB
 		backends []Backend
 	}
 	var ls []listener
+	var pre []string // TCP listeners with PPv2: clients of the VPC reach Proxies
 	most := 0
 	for _, l := range p.listeners[lb.ARN()] {
 		tg := p.tgByARN[l.TargetGroupARN]
 		protos := listenerProtos(l.Protocol)
 		if tg == nil || len(protos) == 0 {
 			continue
+		}
+		if protos[0] == 6 && tg.Attributes["proxy_protocol_v2.enabled"] == "true" {
+			pre = append(pre, ruleLBLocal(l.Port))
 		}
 		bs, _ := p.routable(lb, tg, z.ZoneName)
 		ls = append(ls, listener{protos: protos, port: l.Port, backends: bs})
@@ -270,14 +284,43 @@ func (p *plPlanner) planNode(hc *HostConfig, lb *core.LoadBalancer, z core.LoadB
 	hc.Add(own, Sysctl{NS: ns, Name: "net.ipv4.ip_forward", Value: "1"})
 	hc.Add(own, NatTable{NS: ns, Table: NatTableLB})
 	hc.Add(own, natMap(ns, NatTableLB, MapBackends, elems))
-	hc.Add(own, natChain(ns, NatTableLB, "prerouting", "accept", ruleLBDNAT(buckets, lbSeed(lb))))
+	hc.Add(own, natChain(ns, NatTableLB, "prerouting", "accept", append(pre, ruleLBDNAT(buckets, lbSeed(lb)))...))
 	hc.Add(own, natChain(ns, NatTableLB, "postrouting", "accept", ruleLBSNAT(node.ip)))
 	hc.Add(own, natChain(ns, NatTableLB, "forward", "drop", ruleEstablished, ruleLBFwd))
+	// Counters per transit link of the node (package metrics's service
+	// metrics), in a counting chain of its own per link (on the forward
+	// hook, policy accept, no verdicts), so that a link coming or going
+	// adds or removes one chain and rewrites nothing else: the link's new
+	// flows, its bytes both ways, the RSTs forwarded to it.
+	for _, t := range p.top.Transits {
+		if t.LoadBalancerENI != own || p.enis[t.EndpointENI] == nil {
+			continue
+		}
+		d := TransitName(t.EndpointENI)
+		c := natChain(ns, NatTableLB, "forward", "accept",
+			counted("iifname "+d+" "+matchNew, counterNodeNew+d),
+			countRule(true, d, false, counterNodeBytes+d), countRule(false, d, false, counterNodeBytes+d),
+			countRule(false, d, true, counterNodeRstOut+d))
+		c.Name = CountChainPrefix + d
+		hc.Add(own, c)
+	}
 }
 
-// planEndpoints adds the transit links and the NAT of every available
-// interface endpoint's interfaces.
-func (p *plPlanner) planEndpoints(hc *HostConfig) {
+// EndpointListener is one listener port an interface endpoint's interface
+// serves: the protocol and port, the transit link (to the load balancer
+// node) that carries it, and whether its target group wants a PROXY
+// protocol v2 header. Kernel NAT carries every listener but TCP ones with
+// PPv2, which a userspace proxy (Proxies) serves instead.
+type EndpointListener struct {
+	Proto   int // 6 or 17
+	Port    int32
+	Transit *core.Transit
+	PPv2    bool
+}
+
+// endpointTransits returns, by endpoint interface, its transit links in the
+// order of its service's load balancers.
+func (p *plPlanner) endpointTransits() map[string][]*core.Transit {
 	services := map[string]*core.EndpointService{}
 	for _, s := range p.top.EndpointServices {
 		services[s.ID] = s
@@ -286,6 +329,68 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 	for _, t := range p.top.Transits {
 		byENI[t.EndpointENI] = append(byENI[t.EndpointENI], t)
 	}
+	for _, ts := range byENI {
+		// The service's load balancers in its order: the first with a port wins it.
+		order := map[string]int{}
+		if s := services[ts[0].ServiceID]; s != nil {
+			for i, arn := range s.NLBs {
+				order[arn] = i
+			}
+		}
+		sort.SliceStable(ts, func(i, j int) bool {
+			if order[ts[i].LoadBalancerARN] != order[ts[j].LoadBalancerARN] {
+				return order[ts[i].LoadBalancerARN] < order[ts[j].LoadBalancerARN]
+			}
+			return ts[i].Index < ts[j].Index
+		})
+	}
+	return byENI
+}
+
+// endpointListeners returns the listeners an endpoint interface with
+// transit links ts (in the service's order) serves: the first load
+// balancer that has a protocol and port wins it. Links whose node has no
+// namespace (in p.enis, when p.enis is set) are skipped.
+func (p *plPlanner) endpointListeners(ts []*core.Transit) []EndpointListener {
+	var out []EndpointListener
+	taken := map[string]bool{}
+	for _, t := range ts {
+		if p.enis != nil && p.enis[t.LoadBalancerENI] == nil {
+			continue
+		}
+		for _, l := range p.listeners[t.LoadBalancerARN] {
+			tg := p.tgByARN[l.TargetGroupARN]
+			for _, proto := range listenerProtos(l.Protocol) {
+				key := fmt.Sprintf("%d/%d", proto, l.Port)
+				if taken[key] {
+					continue
+				}
+				taken[key] = true
+				out = append(out, EndpointListener{Proto: proto, Port: l.Port, Transit: t,
+					PPv2: proto == 6 && tg != nil && tg.Attributes["proxy_protocol_v2.enabled"] == "true"})
+			}
+		}
+	}
+	return out
+}
+
+// EndpointListeners returns, by endpoint interface id, the listeners each
+// interface of an available interface endpoint serves.
+func EndpointListeners(top *core.Topology) map[string][]EndpointListener {
+	p := newPLPlanner(top, nil)
+	out := map[string][]EndpointListener{}
+	for id, ts := range p.endpointTransits() {
+		out[id] = p.endpointListeners(ts)
+	}
+	return out
+}
+
+// planEndpoints adds the transit links and the NAT of every available
+// interface endpoint's interfaces. TCP listeners whose target group
+// enables proxy protocol v2 get no DNAT: their connections reach the
+// endpoint's own stack, where Proxies listens.
+func (p *plPlanner) planEndpoints(hc *HostConfig) {
+	byENI := p.endpointTransits()
 	enis := make([]string, 0, len(byENI))
 	for id := range byENI {
 		enis = append(enis, id)
@@ -297,16 +402,7 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 			continue // no namespace: Plan says why
 		}
 		ts := byENI[id]
-		// The service's load balancers in its order: the first with a port wins it.
-		order := map[string]int{}
-		if s := services[ts[0].ServiceID]; s != nil {
-			for i, arn := range s.NLBs {
-				order[arn] = i
-			}
-		}
-		sort.SliceStable(ts, func(i, j int) bool { return order[ts[i].LoadBalancerARN] < order[ts[j].LoadBalancerARN] })
 		var listeners, sources []string
-		taken := map[string]bool{}
 		n := 0
 		for _, t := range ts {
 			node := p.enis[t.LoadBalancerENI]
@@ -318,14 +414,10 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 			hc.Add(id, newTransit(ep.ns, TransitName(t.LoadBalancerENI), t.Prefix(),
 				node.ns, TransitName(t.EndpointENI), netip.PrefixFrom(t.LoadBalancerAddr(), 31)))
 			sources = append(sources, sourceElem(t.LoadBalancerAddr(), t.EndpointAddr()))
-			for _, l := range p.listeners[t.LoadBalancerARN] {
-				for _, proto := range listenerProtos(l.Protocol) {
-					key := fmt.Sprintf("%d/%d", proto, l.Port)
-					if !taken[key] {
-						taken[key] = true
-						listeners = append(listeners, listenerElem(proto, l.Port, t.LoadBalancerAddr()))
-					}
-				}
+		}
+		for _, l := range p.endpointListeners(ts) {
+			if !l.PPv2 {
+				listeners = append(listeners, listenerElem(l.Proto, l.Port, l.Transit.LoadBalancerAddr()))
 			}
 		}
 		if n == 0 {
@@ -336,9 +428,11 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 		hc.Add(id, NatTable{NS: ns, Table: NatTablePL})
 		hc.Add(id, natMap(ns, NatTablePL, MapListeners, listeners))
 		hc.Add(id, natMap(ns, NatTablePL, MapSources, sources))
-		hc.Add(id, natChain(ns, NatTablePL, "prerouting", "accept", ruleEndpointDNAT(ep.ip)))
+		rstIn := countRule(true, TransitPrefix+"*", true, counterRstIn)
+		hc.Add(id, natChain(ns, NatTablePL, "prerouting", "accept", counted(ruleEndpointDNAT(ep.ip), counterNew)))
 		hc.Add(id, natChain(ns, NatTablePL, "postrouting", "accept", ruleEndpointSNAT))
-		hc.Add(id, natChain(ns, NatTablePL, "forward", "drop", ruleEstablished, ruleEndpointFwd))
-		hc.Add(id, natChain(ns, NatTablePL, "input", "accept", ruleEndpointInput))
+		hc.Add(id, natChain(ns, NatTablePL, "forward", "drop", rstIn,
+			counted(ruleEstablished, counterBytes), counted(ruleEndpointFwd, counterBytes), counted("", counterDropped)))
+		hc.Add(id, natChain(ns, NatTablePL, "input", "accept", rstIn, counted(ruleEndpointInput, counterDropped)))
 	}
 }

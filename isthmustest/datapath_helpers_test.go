@@ -36,8 +36,10 @@ type dpPlane struct {
 	prefix string
 	k      *dataplane.LinuxKernel
 	rec    *dataplane.Reconciler
-	done   chan error
-	stop   func()
+	// proxies serve the PPv2 listeners.
+	proxies *dataplane.Proxies
+	done    chan error
+	stop    func()
 }
 
 // dpStart starts a data plane for env; it is torn down (every namespace of
@@ -76,14 +78,15 @@ func (p *dpPlane) run() {
 		// The first check of a target at once, then on the interval.
 		Checker: healthcheck.Options{Jitter: -1, Rand: func() float64 { return 0 }}})
 	drains := dataplane.NewDraining(p.env.Cloud.EndDraining, p.k, p.prefix, nil)
+	proxies := dataplane.NewProxies(dataplane.ProxyOptions{Prefix: p.prefix})
 	rec, err := dataplane.New(p.env.Cloud, p.k, nil, dataplane.Options{Prefix: p.prefix, Debounce: time.Millisecond,
-		Followers: []dataplane.Follower{resolvers, checks, drains}})
+		Followers: []dataplane.Follower{resolvers, checks, drains, proxies}})
 	if err != nil {
 		p.t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(context.Background()) }()
-	p.rec, p.done = rec, done
+	p.rec, p.done, p.proxies = rec, done, proxies
 	p.stop = func() {
 		rec.Close()
 		if err := <-done; err != nil {
@@ -91,6 +94,7 @@ func (p *dpPlane) run() {
 		}
 		checks.Close()
 		drains.Close()
+		proxies.Close()
 		resolvers.Close()
 	}
 }

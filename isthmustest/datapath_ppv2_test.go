@@ -1,0 +1,369 @@
+package isthmustest_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/isthmusnet/isthmus/isthmustest"
+	"github.com/isthmusnet/isthmus/netns"
+	"github.com/isthmusnet/isthmus/proxy"
+)
+
+// ppServer is a target that expects a PROXY v2 header on every
+// connection: it records each header (LOCAL ones from health checks
+// included), answers a PROXY connection with "<peer> <header>\n" and then
+// echoes; a connection without a valid header is counted and closed.
+type ppServer struct {
+	ln net.Listener
+
+	mu       sync.Mutex
+	conns    []net.Conn
+	headers  []proxy.Header
+	raw      [][]byte // the bytes of each of headers
+	locals   int
+	noHeader int
+}
+
+func ppServe(t *testing.T, ns, addr string) *ppServer {
+	t.Helper()
+	ln, err := netns.Listen(ns, "tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &ppServer{ln: ln}
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			go s.handle(c)
+		}
+	}()
+	return s
+}
+
+func (s *ppServer) handle(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	// The raw bytes, kept for the test to check, then parsed.
+	raw := make([]byte, 16)
+	_, err := io.ReadFull(c, raw)
+	if err == nil {
+		raw = append(raw, make([]byte, binary.BigEndian.Uint16(raw[14:16]))...)
+		_, err = io.ReadFull(c, raw[16:])
+	}
+	var h proxy.Header
+	if err == nil {
+		h, _, err = proxy.Parse(raw)
+	}
+	s.mu.Lock()
+	switch {
+	case err != nil:
+		s.noHeader++
+	case h.Command == proxy.CommandLocal:
+		s.locals++
+	default:
+		s.headers = append(s.headers, h)
+		s.raw = append(s.raw, raw)
+	}
+	s.mu.Unlock()
+	if err != nil || h.Command == proxy.CommandLocal {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	fmt.Fprintf(c, "%s src=%s dst=%s vpce=%s\n", c.RemoteAddr(), h.Source, h.Destination, h.VPCEndpointID)
+	io.Copy(c, c)
+}
+
+func (s *ppServer) counts() (proxied, locals, noHeader int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.headers), s.locals, s.noHeader
+}
+
+// ppTopo is a provider's NLB with TCP 80 to a target group with proxy
+// protocol v2 (target 10.0.1.10:8080) and TCP 81 to a plain group (the
+// same target, 8081), an endpoint service without acceptance, and a
+// consumer VPC of the same CIDR with a client (10.0.2.20) and an
+// available interface endpoint; the data plane running.
+type ppTopo struct {
+	env                *isthmustest.Env
+	dp                 *dpPlane
+	prov, cons         *isthmustest.Client
+	target, client     string // interface ids
+	ppTG, lbARN, svcID string
+	epID, epIP, nlbIP  string
+	epENI              string // the endpoint's interface
+	provSubnet         string
+}
+
+func ppTopology(t *testing.T) *ppTopo {
+	t.Helper()
+	env := isthmustest.New(t)
+	ctx := isthmustest.Ctx(t)
+	dp := dpStart(t, env)
+	prov, cons := env.Account("111111111111"), env.Account("222222222222")
+	check := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	// Provider: one target, an NLB with TCP 80 to a PPv2 group (8080) and
+	// TCP 81 to a plain group on the same target (8081).
+	pv, err := prov.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
+	check("provider VPC", err)
+	pvID := aws.ToString(pv.Vpc.VpcId)
+	ps, err := prov.EC2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: &pvID, CidrBlock: aws.String("10.0.1.0/24"), AvailabilityZone: aws.String("us-east-1a")})
+	check("provider subnet", err)
+	psID := aws.ToString(ps.Subnet.SubnetId)
+	sgs, err := prov.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{pvID}}, {Name: aws.String("group-name"), Values: []string{"default"}}}})
+	check("provider default group", err)
+	_, err = prov.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: sgs.SecurityGroups[0].GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(8080), ToPort: aws.Int32(8081),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("10.0.0.0/16")}}}}})
+	check("the target's group admits the VPC", err)
+	tOut, err := prov.EC2.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: &psID, PrivateIpAddress: aws.String("10.0.1.10")})
+	check("target interface", err)
+	target := aws.ToString(tOut.NetworkInterface.NetworkInterfaceId)
+	lbOut, err := prov.ELBv2.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("pp"), Type: elbtypes.LoadBalancerTypeEnumNetwork,
+		Scheme: elbtypes.LoadBalancerSchemeEnumInternal, Subnets: []string{psID}})
+	check("NLB", err)
+	lbARN := aws.ToString(lbOut.LoadBalancers[0].LoadBalancerArn)
+	nlbIP := aws.ToString(lbOut.LoadBalancers[0].AvailabilityZones[0].LoadBalancerAddresses[0].PrivateIPv4Address)
+	group := func(name string, port int32, ppv2 bool) string {
+		out, err := prov.ELBv2.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(name), Protocol: elbtypes.ProtocolEnumTcp,
+			Port: aws.Int32(port), VpcId: &pvID, HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2),
+			HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
+		check("target group "+name, err)
+		arn := aws.ToString(out.TargetGroups[0].TargetGroupArn)
+		if ppv2 {
+			_, err = prov.ELBv2.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: &arn,
+				Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("proxy_protocol_v2.enabled"), Value: aws.String("true")}}})
+			check("enable proxy protocol v2", err)
+		}
+		_, err = prov.ELBv2.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: &arn, Targets: []elbtypes.TargetDescription{{Id: &target}}})
+		check("register the target in "+name, err)
+		return arn
+	}
+	ppTG, plainTG := group("pp", 8080, true), group("plain", 8081, false)
+	for port, tg := range map[int32]string{80: ppTG, 81: plainTG} {
+		_, err = prov.ELBv2.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: &lbARN, Port: aws.Int32(port), Protocol: elbtypes.ProtocolEnumTcp,
+			DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: &tg}}})
+		check(fmt.Sprintf("listener %d", port), err)
+	}
+	svc, err := prov.EC2.CreateVpcEndpointServiceConfiguration(ctx, &ec2.CreateVpcEndpointServiceConfigurationInput{
+		NetworkLoadBalancerArns: []string{lbARN}, AcceptanceRequired: aws.Bool(false)})
+	check("endpoint service", err)
+	svcName := aws.ToString(svc.ServiceConfiguration.ServiceName)
+	_, err = prov.EC2.ModifyVpcEndpointServicePermissions(ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{
+		ServiceId: svc.ServiceConfiguration.ServiceId, AddAllowedPrincipals: []string{"arn:aws:iam::222222222222:root"}})
+	check("allow the consumer", err)
+
+	// Consumer: the same CIDR, a client and the endpoint.
+	cv, err := cons.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
+	check("consumer VPC", err)
+	cvID := aws.ToString(cv.Vpc.VpcId)
+	cs, err := cons.EC2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: &cvID, CidrBlock: aws.String("10.0.2.0/24"), AvailabilityZone: aws.String("us-east-1a")})
+	check("consumer subnet", err)
+	csID := aws.ToString(cs.Subnet.SubnetId)
+	cOut, err := cons.EC2.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: &csID, PrivateIpAddress: aws.String("10.0.2.20")})
+	check("client interface", err)
+	client := aws.ToString(cOut.NetworkInterface.NetworkInterfaceId)
+	epOut, err := cons.EC2.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{VpcId: &cvID, ServiceName: &svcName,
+		VpcEndpointType: types.VpcEndpointTypeInterface, SubnetIds: []string{csID}})
+	check("endpoint", err)
+	epID := aws.ToString(epOut.VpcEndpoint.VpcEndpointId)
+	dpWait(t, "the endpoint available (no acceptance required)", 10*time.Second, func() (bool, string) {
+		out, err := cons.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{epID}})
+		if err != nil {
+			return false, err.Error()
+		}
+		s := string(out.VpcEndpoints[0].State)
+		return s == "available", s
+	})
+	nis, err := cons.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: epOut.VpcEndpoint.NetworkInterfaceIds})
+	check("the endpoint's interface", err)
+	epIP := aws.ToString(nis.NetworkInterfaces[0].PrivateIpAddress)
+
+	return &ppTopo{env: env, dp: dp, prov: prov, cons: cons, target: target, client: client,
+		ppTG: ppTG, lbARN: lbARN, svcID: aws.ToString(svc.ServiceConfiguration.ServiceId), epID: epID, epIP: epIP, nlbIP: nlbIP,
+		epENI: epOut.VpcEndpoint.NetworkInterfaceIds[0], provSubnet: psID}
+}
+
+// TestDataPathPPv2 drives a target group with proxy_protocol_v2.enabled
+// through an interface endpoint: the target parses the header of every
+// connection, whose source is the consumer's address and port, whose
+// destination is the endpoint's address and listener port, and whose AWS
+// TLV (0xEA/0x01) is the endpoint id, while the TCP peer is the load
+// balancer's private IP; a client in the provider VPC using the NLB
+// directly gets a header with its own address and no TLV; the health
+// checks send LOCAL headers and keep the target healthy; a restarted data
+// plane listens again; deleting the endpoint stops its proxy.
+func TestDataPathPPv2(t *testing.T) {
+	x := ppTopology(t)
+	ctx := isthmustest.Ctx(t)
+	dp, prov, cons := x.dp, x.prov, x.cons
+	target, client, ppTG := x.target, x.client, x.ppTG
+	epID, epIP, nlbIP := x.epID, x.epIP, x.nlbIP
+	check := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	srv := ppServe(t, dp.ns(target), "10.0.1.10:8080")
+	dpServe(t, dp.ns(target), "10.0.1.10:8081", "plain")
+	dp.settle()
+	cl := dp.ns(client)
+
+	// Health checks of the PPv2 group send LOCAL headers, and the target
+	// that insists on a header turns healthy.
+	dpWait(t, "the PPv2 target healthy", 30*time.Second, func() (bool, string) {
+		out, err := prov.ELBv2.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: &ppTG})
+		if err != nil {
+			return false, err.Error()
+		}
+		st := out.TargetHealthDescriptions[0].TargetHealth.State
+		return st == elbtypes.TargetHealthStateEnumHealthy, string(st)
+	})
+	if _, locals, noHeader := srv.counts(); locals == 0 || noHeader != 0 {
+		t.Fatalf("the health checks sent %d LOCAL headers and %d connections without a header", locals, noHeader)
+	}
+
+	// A proxied connection: the header names the consumer and the endpoint.
+	connect := func() (string, net.Conn) {
+		t.Helper()
+		var line string
+		var conn net.Conn
+		dpWait(t, "a connection through the PPv2 listener", 10*time.Second, func() (bool, string) {
+			l, c, err := dpConnect(cl, epIP+":80", time.Second)
+			if err != nil {
+				return false, err.Error()
+			}
+			line, conn = l, c
+			return true, ""
+		})
+		return line, conn
+	}
+	line, conn := connect()
+	defer conn.Close()
+	own := conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	want := fmt.Sprintf("src=%s dst=%s vpce=%s", own, netip.AddrPortFrom(netip.MustParseAddr(epIP), 80), epID)
+	peer, hdr, _ := strings.Cut(line, " ")
+	if hdr != want {
+		t.Fatalf("the target saw the header %q, want %q", hdr, want)
+	}
+	if own.Addr().String() != "10.0.2.20" {
+		t.Fatalf("the client's own address is %s", own)
+	}
+	if !strings.HasPrefix(peer, nlbIP+":") {
+		t.Fatalf("the target's TCP peer is %s, want the NLB's private IP %s", peer, nlbIP)
+	}
+	check("echo through the proxy", dpEcho(conn, strings.Repeat("ppv2 ", 10000)+"\n"))
+	// The bytes: PROXY over TCP/IPv4, the addresses and ports, then the
+	// TLV 0xEA, length, 0x01 and the endpoint id.
+	srv.mu.Lock()
+	raw := srv.raw[len(srv.raw)-1]
+	srv.mu.Unlock()
+	wantRaw := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11")
+	wantRaw = binary.BigEndian.AppendUint16(wantRaw, uint16(12+3+1+len(epID)))
+	wantRaw = append(wantRaw, 10, 0, 2, 20)
+	wantRaw = append(wantRaw, netip.MustParseAddr(epIP).AsSlice()...)
+	wantRaw = binary.BigEndian.AppendUint16(wantRaw, own.Port())
+	wantRaw = binary.BigEndian.AppendUint16(wantRaw, 80)
+	wantRaw = append(wantRaw, 0xEA)
+	wantRaw = binary.BigEndian.AppendUint16(wantRaw, uint16(1+len(epID)))
+	wantRaw = append(wantRaw, 0x01)
+	wantRaw = append(wantRaw, epID...)
+	if !bytes.Equal(raw, wantRaw) {
+		t.Fatalf("the header's bytes:\n% x\nwant\n% x", raw, wantRaw)
+	}
+
+	// The plain listener of the same endpoint stays kernel NAT: no header.
+	pl, pc, err := dpConnect(cl, epIP+":81", 2*time.Second)
+	check("the plain listener", err)
+	pc.Close()
+	if !strings.HasPrefix(pl, "plain "+nlbIP+":") {
+		t.Fatalf("the plain listener answered %q", pl)
+	}
+	if _, _, noHeader := srv.counts(); noHeader != 0 {
+		t.Fatalf("%d connections reached the PPv2 target without a header", noHeader)
+	}
+
+	// A client in the provider VPC using the NLB directly: the node's
+	// proxy writes its address, the NLB's as the destination, no TLV.
+	pcOut, err := prov.EC2.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: &x.provSubnet, PrivateIpAddress: aws.String("10.0.1.30")})
+	check("provider client interface", err)
+	dp.settle()
+	pline, pconn, err := dpConnect(dp.ns(aws.ToString(pcOut.NetworkInterface.NetworkInterfaceId)), nlbIP+":80", 2*time.Second)
+	check("the NLB from its own VPC", err)
+	defer pconn.Close()
+	pown := pconn.LocalAddr().(*net.TCPAddr).AddrPort()
+	if want := fmt.Sprintf("src=%s dst=%s:80 vpce=", pown, nlbIP); !strings.HasPrefix(pline, nlbIP+":") || !strings.HasSuffix(pline, " "+want) {
+		t.Fatalf("through the NLB directly the target saw %q, want the peer %s and the header %q", pline, nlbIP, want)
+	}
+	check("echo through the node's proxy", dpEcho(pconn, "direct\n"))
+	srv.mu.Lock()
+	raw = srv.raw[len(srv.raw)-1]
+	srv.mu.Unlock()
+	if len(raw) != 16+12 {
+		t.Fatalf("the direct client's header is %d bytes (% x), want 28: no TLV", len(raw), raw)
+	}
+
+	// A restarted data plane listens again.
+	dp.restart()
+	dp.settle()
+	line2, conn2 := connect()
+	conn2.Close()
+	if _, hdr, _ := strings.Cut(line2, " "); !strings.Contains(hdr, "vpce="+epID) || !strings.HasPrefix(hdr, "src=10.0.2.20:") {
+		t.Fatalf("after a restart the target saw %q", line2)
+	}
+	if n := len(dp.proxies.Running()); n != 2 {
+		t.Fatalf("%d proxied listeners after the restart, want 2 (the endpoint's, the node's)", n)
+	}
+
+	// Deleting the endpoint stops the proxy: nothing listens any more.
+	del, err := cons.EC2.DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{epID}})
+	check("delete the endpoint", err)
+	if len(del.Unsuccessful) != 0 {
+		t.Fatalf("delete: %+v", del.Unsuccessful)
+	}
+	dpWait(t, "the endpoint's proxy stopped", 10*time.Second, func() (bool, string) {
+		run := dp.proxies.Running()
+		for _, k := range run {
+			if k.ENI == x.epENI {
+				return false, fmt.Sprintf("running: %v", run)
+			}
+		}
+		return len(run) == 1, fmt.Sprintf("running: %v", run)
+	})
+}
