@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	mdns "github.com/miekg/dns"
-
 	"github.com/isthmusnet/isthmus/dataplane"
 	"github.com/isthmusnet/isthmus/dns"
 	healthcheck "github.com/isthmusnet/isthmus/health"
@@ -250,37 +248,6 @@ func dpUDP(ns, addr string) (string, error) {
 	buf := make([]byte, 200)
 	n, err := c.Read(buf)
 	return string(buf[:n]), err
-}
-
-// dpResolve asks the resolver at server (from inside a namespace) for the
-// A records of name.
-func dpResolve(ns, server, name string) ([]string, error) {
-	c, err := netns.Dial(ns, "udp4", server, time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	q := new(mdns.Msg)
-	q.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
-	dc := &mdns.Conn{Conn: c}
-	if err := dc.WriteMsg(q); err != nil {
-		return nil, err
-	}
-	r, err := dc.ReadMsg()
-	if err != nil {
-		return nil, err
-	}
-	if r.Rcode != mdns.RcodeSuccess {
-		return nil, fmt.Errorf("%s: %s", name, mdns.RcodeToString[r.Rcode])
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*mdns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	return out, nil
 }
 
 func dpRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

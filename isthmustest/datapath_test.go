@@ -12,6 +12,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/isthmusnet/isthmus/dns"
 	"github.com/isthmusnet/isthmus/isthmustest"
 )
 
@@ -174,7 +175,7 @@ func TestDataPath(t *testing.T) {
 
 	// Through the regional DNS name, resolved by the consumer VPC's resolver.
 	dp.settle()
-	addrs, err := dpResolve(cl, "10.0.0.2:53", regional)
+	addrs, err := dns.LookupIn(cl, "10.0.0.2:53", regional)
 	if err != nil || len(addrs) != 1 || addrs[0] != epIP {
 		t.Fatalf("resolving %s in the consumer VPC: %v, %v (want %s)", regional, addrs, err, epIP)
 	}
@@ -186,13 +187,13 @@ func TestDataPath(t *testing.T) {
 	}
 	check("echo", dpEcho(conn, "hello through PrivateLink\n"))
 	// The service's private DNS name: in the consumer VPC, not elsewhere.
-	if addrs, err := dpResolve(cl, "10.0.0.2:53", "api.example.test"); err != nil || len(addrs) != 1 || addrs[0] != epIP {
+	if addrs, err := dns.LookupIn(cl, "10.0.0.2:53", "api.example.test"); err != nil || len(addrs) != 1 || addrs[0] != epIP {
 		t.Fatalf("the private DNS name in the consumer VPC: %v, %v", addrs, err)
 	}
-	if addrs, err := dpResolve(dp.ns(t1), "10.0.0.2:53", "api.example.test"); err == nil {
+	if addrs, err := dns.LookupIn(dp.ns(t1), "10.0.0.2:53", "api.example.test"); err == nil {
 		t.Fatalf("the private DNS name resolved in the provider VPC: %v", addrs)
 	}
-	if addrs, err := dpResolve(dp.ns(t1), "10.0.0.2:53", regional); err != nil || len(addrs) != 1 || addrs[0] != epIP {
+	if addrs, err := dns.LookupIn(dp.ns(t1), "10.0.0.2:53", regional); err != nil || len(addrs) != 1 || addrs[0] != epIP {
 		t.Fatalf("the regional name in the provider VPC (it is public): %v, %v", addrs, err)
 	}
 

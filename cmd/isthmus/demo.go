@@ -27,7 +27,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
-	mdns "github.com/miekg/dns"
+	isthdns "github.com/isthmusnet/isthmus/dns"
 
 	"github.com/isthmusnet/isthmus/api"
 	"github.com/isthmusnet/isthmus/daemon"
@@ -595,7 +595,7 @@ func (d *demoRun) fetch(ctx context.Context) error {
 	if err := d.step("consumer", fmt.Sprintf("isthmus exec --eni %s -- dig +short %s", d.clientENI, d.dnsName), func() (string, error) {
 		var last error
 		err := poll(ctx, d.cfg.Timeout, func() (bool, error) {
-			addrs, last = resolveIn(d.clientNS, d.resolver, d.dnsName)
+			addrs, last = isthdns.LookupIn(d.clientNS, d.resolver, d.dnsName)
 			return last == nil && len(addrs) > 0, nil
 		})
 		if err != nil {
@@ -615,7 +615,7 @@ func (d *demoRun) fetch(ctx context.Context) error {
 				if err != nil {
 					return nil, err
 				}
-				ips, err := resolveIn(d.clientNS, d.resolver, host)
+				ips, err := isthdns.LookupIn(d.clientNS, d.resolver, host)
 				if err != nil {
 					return nil, err
 				}
@@ -887,37 +887,6 @@ func dependency(err error) bool {
 		return true
 	}
 	return false
-}
-
-// resolveIn asks the DNS server at server for name's A records, from a
-// socket inside the namespace ns.
-func resolveIn(ns, server, name string) ([]string, error) {
-	c, err := netns.Dial(ns, "udp4", server, time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	q := new(mdns.Msg)
-	q.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
-	dc := &mdns.Conn{Conn: c}
-	if err := dc.WriteMsg(q); err != nil {
-		return nil, err
-	}
-	r, err := dc.ReadMsg()
-	if err != nil {
-		return nil, err
-	}
-	if r.Rcode != mdns.RcodeSuccess {
-		return nil, fmt.Errorf("%s: %s", name, mdns.RcodeToString[r.Rcode])
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*mdns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	return out, nil
 }
 
 // poll calls ok every 100ms until it says done or fails, or limit passes.
