@@ -47,6 +47,10 @@ type Config struct {
 	// DataplanePrefix names the kernel objects the data plane owns
 	// (default "isth").
 	DataplanePrefix string
+	// NoFastPath keeps the data plane off its tc fast path (package
+	// fastpath): every packet then takes the namespaces' ordinary stacks.
+	// Without it the fast path is used wherever the kernel takes it.
+	NoFastPath bool
 	// DNSUpstream, if set, is the resolver (host:port) that the VPC
 	// resolvers forward names they do not hold to; otherwise such names
 	// are NXDOMAIN.
@@ -155,6 +159,14 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		k := dataplane.NewLinuxKernel(log.With("component", "kernel"))
 		defer k.Close()
+		fast := false
+		if !cfg.NoFastPath {
+			if err := k.EnableFastPath(); err != nil {
+				log.Warn("running without the fast path", "err", err)
+			} else {
+				fast = true
+			}
+		}
 		// The VPC resolvers follow the data plane; they close with the
 		// daemon (their sockets cannot outlive it) and reopen on start.
 		resolvers := dns.NewManager(dns.Options{Prefix: prefix, Upstream: cfg.DNSUpstream, Logger: log.With("component", "dns"),
@@ -175,6 +187,7 @@ func Run(ctx context.Context, cfg Config) error {
 		rec, err := dataplane.New(cloud, k, log.With("component", "dataplane"), dataplane.Options{
 			Prefix:    prefix,
 			Followers: []dataplane.Follower{resolvers, checks, drains, proxies},
+			FastPath:  fast,
 		})
 		if err != nil {
 			return err
@@ -189,7 +202,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}()
 		adm.rec, adm.prefix = rec, prefix
-		metricsSource = metrics.FromKernel(prefix, cloud)
+		metricsSource = metrics.FromKernel(prefix, cloud, k.FastPath())
 		cctx, stopCollector := context.WithCancel(ctx)
 		collected := make(chan struct{})
 		go func() {

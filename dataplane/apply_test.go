@@ -268,6 +268,7 @@ func TestAddingOneInterfaceTouchesOnlyIt(t *testing.T) {
 		"+ ip netns exec " + ns + " sysctl -w net.ipv4.ip_forward=0",
 		"+ ip netns exec " + ns + " sysctl -w net.ipv6.conf.all.disable_ipv6=1",
 		"+ ip netns exec " + ns + " sysctl -w net.ipv6.conf.default.disable_ipv6=1",
+		"+ ip netns exec " + ns + " sysctl -w net.netfilter.nf_conntrack_tcp_be_liberal=0",
 		"+ ip -n " + ns + " link set lo up",
 		"+ ip -n " + ns + " link add eth0 address 02:00:00:00:00:03 up type veth peer name " + VethPeerName(eniC) + " netns " + VpcNamespace(DefaultPrefix, vpcA),
 		"ip -n " + VpcNamespace(DefaultPrefix, vpcA) + " link set " + VethPeerName(eniC) + " master " + BridgeName(subA) + " up",

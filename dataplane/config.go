@@ -16,7 +16,9 @@ import (
 // The set of item types is closed: Netns, Sysctl, Link, Veth, Addr, Route,
 // Rule, the nftables items of security groups (NftTable, NftSet, NftElem,
 // NftChain, NftRule; see nft.go), PrivateLink's transit links (Transit)
-// and NAT tables (NatTable, NatMap, NatChain; see nat.go), and ResolvConf. Later parts of the data
+// and NAT tables (NatTable, NatMap, NatChain; see nat.go), the fast path's
+// programs and forwarding database (TCProgram, PortEntry; see fast.go),
+// and ResolvConf. Later parts of the data
 // plane add types here (and to the Kernel implementations) rather than
 // going around the reconciler.
 type Item interface {
@@ -48,6 +50,7 @@ const (
 	phaseNatTable
 	phaseNatMap
 	phaseNatChain
+	phaseFast
 	phaseFile
 )
 

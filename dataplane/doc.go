@@ -36,6 +36,7 @@
 //	                        digits of the rtb id; `blackhole default` plus one
 //	                        route per subnet for the `local` route
 //	    rules pref 1000     `iif br-<subnet> lookup <table of its association>`
+//	    tc ingress on v…    the fast path's isthmus_port (fast.go)
 //	<prefix>-eni-<17 hex>   a network interface's namespace
 //	    lo                  up
 //	    eth0                its private IP with the subnet's prefix length and
@@ -46,6 +47,7 @@
 //	                        100.64.0.0/10 (plan_pl.go)
 //	    table ip isthmus-pl an available endpoint interface's NAT
 //	    table ip isthmus-lb a network load balancer node's NAT
+//	    tc ingress on eth0, tr…  the fast path's isthmus_nat, in those two
 //	/etc/netns/<prefix>-eni-<17 hex>/resolv.conf
 //	                        nameserver <VPC CIDR base + 2>, search ec2.internal
 //	                        (us-east-1) or <region>.compute.internal; bound over
@@ -74,7 +76,9 @@
 // exception: the endpoint's namespace does not DNAT them and a userspace
 // proxy there writes the PROXY v2 header (ppv2.go, the Proxies follower).
 // The NAT tables count what they carry in named counters that package
-// metrics reads (nat.go lists them).
+// metrics reads (nat.go lists them). Established TCP flows skip the
+// namespaces in the middle through the fast path's tc programs where the
+// kernel takes them (fast.go, package fastpath).
 //
 // # Security groups
 //

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -263,6 +264,20 @@ func (k *FakeKernel) check(it Item) error {
 		}
 	case Rule:
 	case Sysctl:
+	case TCProgram:
+		if _, kind, ok := k.device(x.NS, x.Dev); !ok || kind != "veth" {
+			return fmt.Errorf("%s: tc filter on %s: no such veth", x.NS, x.Dev)
+		}
+		if x.Kind != FastPort && x.Kind != FastNAT {
+			return fmt.Errorf("%s: tc filter on %s: no program %q", x.NS, x.Dev, x.Kind)
+		}
+	case PortEntry:
+		if _, err := net.ParseMAC(x.MAC); err != nil {
+			return fmt.Errorf("%s: fdb: %w", x.NS, err)
+		}
+		if _, kind, ok := k.device(x.NS, x.Port); !ok || kind != "veth" {
+			return fmt.Errorf("%s: fdb %s: no such port %s", x.NS, x.MAC, x.Port)
+		}
 	case ResolvConf:
 		if !x.Nameserver.Is4() {
 			return fmt.Errorf("%s: resolv.conf: bad nameserver %s", x.NS, x.Nameserver)

@@ -48,4 +48,5 @@ var ManagedSysctls = []string{
 	"net.bridge.bridge-nf-call-iptables",
 	"net.bridge.bridge-nf-call-ip6tables",
 	"net.bridge.bridge-nf-call-arptables",
+	BeLiberal,
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/isthmusnet/isthmus/fastpath"
 	"github.com/isthmusnet/isthmus/netns"
 )
 
@@ -30,6 +31,9 @@ type LinuxKernel struct {
 
 	mu    sync.Mutex
 	conns map[string]*nsConn
+	// The fast path's programs (fast_linux.go), nil until
+	// EnableFastPath.
+	fast *fastpath.Programs
 }
 
 type nsConn struct {
@@ -37,6 +41,7 @@ type nsConn struct {
 	nl       *netlink.Handle
 	nft      *nftables.Conn
 	dev, ino uint64
+	cookie   uint64 // the namespace's cookie, once asked (fast_linux.go)
 }
 
 func (c *nsConn) close() {
@@ -62,6 +67,10 @@ func (k *LinuxKernel) Close() error {
 	for name, c := range k.conns {
 		c.close()
 		delete(k.conns, name)
+	}
+	if k.fast != nil {
+		k.fast.Close() // the attached programs stay
+		k.fast = nil
 	}
 	return nil
 }
@@ -193,6 +202,10 @@ func (k *LinuxKernel) Ensure(it Item) error {
 		return k.ensureTransit(x)
 	case NatTable, NatMap, NatChain:
 		return k.ensureNat(it)
+	case TCProgram:
+		return k.ensureTC(x)
+	case PortEntry:
+		return k.ensurePort(x)
 	case ResolvConf:
 		if _, err := k.conn(x.NS); err != nil {
 			return err
@@ -285,6 +298,10 @@ func (k *LinuxKernel) remove(it Item) error {
 		return k.removeTransit(x)
 	case NatTable, NatMap, NatChain:
 		return k.removeNat(it)
+	case TCProgram:
+		return k.removeTC(x)
+	case PortEntry:
+		return k.removePort(x)
 	case ResolvConf:
 		return removeEtcDir(x.NS)
 	}
@@ -575,6 +592,7 @@ func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) {
 	}
 	hc := NewHostConfig()
 	var ends []*vethEnd
+	fast := &fastObservation{live: map[uint64]bool{}, routers: map[string]fastRouter{}}
 	for _, name := range names {
 		hc.Add("", Netns{Name: name})
 		c, err := k.conn(name)
@@ -584,7 +602,7 @@ func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) {
 		if err != nil {
 			return nil, err
 		}
-		e, err := k.observeNS(hc, name, c)
+		e, err := k.observeNS(hc, name, c, fast)
 		if err != nil {
 			return nil, fmt.Errorf("netns %s: %w", name, err)
 		}
@@ -592,6 +610,9 @@ func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) {
 	}
 	pairVeths(hc, ends)
 	foldTransits(hc)
+	if err := k.finishFast(hc, fast); err != nil {
+		return nil, fmt.Errorf("fast path: %w", err)
+	}
 	if err := observeEtc(hc, prefix); err != nil {
 		return nil, err
 	}
@@ -608,7 +629,7 @@ func retryDump[T any](f func() (T, error)) (T, error) {
 	}
 }
 
-func (k *LinuxKernel) observeNS(hc *HostConfig, name string, c *nsConn) ([]*vethEnd, error) {
+func (k *LinuxKernel) observeNS(hc *HostConfig, name string, c *nsConn, fast *fastObservation) ([]*vethEnd, error) {
 	// Sysctls.
 	err := netns.Do(c.fd, func() error {
 		for _, s := range ManagedSysctls {
@@ -707,6 +728,9 @@ func (k *LinuxKernel) observeNS(hc *HostConfig, name string, c *nsConn) ([]*veth
 	}
 	if err := observeNat(hc, name, c.nft); err != nil {
 		return nil, fmt.Errorf("nftables (NAT): %w", err)
+	}
+	if err := k.observeFast(hc, name, c, links, fast); err != nil {
+		return nil, fmt.Errorf("fast path: %w", err)
 	}
 	return ends, nil
 }

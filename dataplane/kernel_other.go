@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+
+	"github.com/isthmusnet/isthmus/fastpath"
 )
 
 var errNotLinux = errors.New("dataplane: the Linux data plane runs only on Linux; use --dataplane none")
@@ -20,6 +22,12 @@ func (k *LinuxKernel) Ensure(it Item) error                       { return errNo
 func (k *LinuxKernel) Remove(it Item) error                       { return errNotLinux }
 func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) { return nil, errNotLinux }
 func (k *LinuxKernel) Close() error                               { return nil }
+
+// EnableFastPath fails outside Linux.
+func (k *LinuxKernel) EnableFastPath() error { return errNotLinux }
+
+// FastPath is nil outside Linux.
+func (k *LinuxKernel) FastPath() *fastpath.Programs { return nil }
 
 func (k *LinuxKernel) FlushConntrackTo(ns string, proto uint8, dst netip.AddrPort) (uint, error) {
 	return 0, errNotLinux

@@ -207,8 +207,17 @@ func ruleLBSNAT(ip netip.Addr) string {
 //
 // The names are package metrics's (CounterNew, ...):
 //
-//	ip isthmus-pl  new      the DNAT rule (one packet per new flow)
-//	               bytes    the forward chain's accepting rules
+//	ip isthmus-pl  new      a counting rule first in postrouting, oifname
+//	                        tr*: one packet per new flow leaving for a load
+//	                        balancer node (NAT chains see only a flow's first
+//	                        packet), whether the DNAT sent it there from
+//	                        eth0 or a PPv2 proxy of the namespace opened it
+//	               bytes    the forward chain's accepting rules (kernel NAT
+//	                        flows), and counting rules at the end of the
+//	                        input chain, iifname eth0 and iifname tr*: what
+//	                        the namespace's own stack receives, which in an
+//	                        available endpoint is the PPv2 proxies' two legs
+//	                        (client to proxy, service to proxy)
 //	               dropped  the forward chain's last rule (before its drop
 //	                        policy) and the input rule dropping new flows
 //	                        from transit links
@@ -218,6 +227,14 @@ func ruleLBSNAT(ip netip.Addr) string {
 //	               <dev>, in its chain count-<dev> (hook forward): new
 //	               flows forwarded in from it, what is forwarded in from or
 //	               out to it, TCP RSTs forwarded out to it
+//
+// PPv2 connections are counted in the kernel too, rather than by the
+// proxies (proxy.Stats), so that package metrics reads one source for
+// every connection and the counters survive a restart of the daemon or of
+// a proxy, as the NAT flows' do. The price: the endpoint's own stack also
+// receives what is not proxied (a ping, a probe of a port that is no
+// listener), which counts in bytes; and the bytes of the client's
+// direction are counted before the proxy adds the PROXY header.
 const (
 	counterNew     = "new"
 	counterBytes   = "bytes"

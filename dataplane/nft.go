@@ -17,7 +17,9 @@ import (
 //	               ip saddr <AWS-reserved addresses> accept
 //	               jump sg-in
 //	chain output   the same for what the interface sends (oif, daddr),
-//	               ending in jump sg-out
+//	               and at an interface endpoint ip daddr <node transit
+//	               address> accept per transit link (plan_sg.go), ending
+//	               in jump sg-out
 //	chain sg-in    one rule per inbound permission of the interface's groups
 //	chain sg-out   one rule per outbound permission
 //	set sg-<id>    type ipv4_addr: the current members of a group that a

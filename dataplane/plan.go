@@ -14,6 +14,9 @@ import (
 type PlanOptions struct {
 	// Prefix starts every namespace name; "" means DefaultPrefix.
 	Prefix string
+	// FastPath adds the fast path's programs and forwarding database
+	// (fast.go); set it only when the kernel took the programs.
+	FastPath bool
 }
 
 // SubnetRulePref is the preference of the rule that sends what comes in
@@ -213,11 +216,15 @@ func Plan(top *core.Topology, opts PlanOptions) *HostConfig {
 		hc.Add(n.ID, Route{NS: ns, Table: TableMain, Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Dev: ENIDevice, Via: Gateway(sp.cidr)})
 		hc.Add(n.ID, ResolvConf{NS: ns, Nameserver: ResolverAddr(sp.vpc.cidr), Search: SearchDomain(n.Region)})
 		sg.plan(hc, n, ns, sp.cidr, sp.vpc.cidr)
+		if opts.FastPath {
+			hc.Add(n.ID, TCProgram{NS: sp.vpc.ns, Dev: peer, Kind: FastPort})
+			hc.Add(n.ID, PortEntry{NS: sp.vpc.ns, MAC: interfaceMAC(n.ID, n.MAC), Port: peer})
+		}
 		enis[n.ID] = &eniPlan{n: n, ns: ns, ip: ip, subnet: sp.cidr}
 	}
 
 	// PrivateLink and the network load balancers (plan_pl.go).
-	pl := newPLPlanner(top, enis)
+	pl := newPLPlanner(top, enis, opts)
 	pl.planLoadBalancers(hc)
 	pl.planEndpoints(hc)
 	return hc
@@ -234,6 +241,7 @@ func addNamespaceBasics(hc *HostConfig, owner, ns string, router bool) {
 		fwd = "1"
 	}
 	hc.Add(owner, Sysctl{NS: ns, Name: "net.ipv4.ip_forward", Value: fwd})
+	hc.Add(owner, Sysctl{NS: ns, Name: BeLiberal, Value: "0"})
 	hc.Add(owner, Sysctl{NS: ns, Name: "net.ipv6.conf.all.disable_ipv6", Value: "1"})
 	hc.Add(owner, Sysctl{NS: ns, Name: "net.ipv6.conf.default.disable_ipv6", Value: "1"})
 	for _, f := range []string{"iptables", "ip6tables", "arptables"} {

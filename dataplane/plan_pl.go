@@ -26,16 +26,20 @@ import (
 //	                first load balancer of the service that has a port
 //	                wins it)
 //	map sources     node transit address → the endpoint's own one
-//	prerouting      iifname eth0 ip daddr <E-ip> counter name new dnat ip to meta l4proto . th dport map @listeners
-//	postrouting     ct status dnat snat ip to ip daddr map @sources
+//	prerouting      iifname eth0 ip daddr <E-ip> dnat ip to meta l4proto . th dport map @listeners
+//	postrouting     oifname tr* counter name new (every new flow to a node)
+//	                ct status dnat snat ip to ip daddr map @sources
 //	forward         policy drop: established,related, and new flows that
 //	                came in on eth0 and were DNATed (counter bytes); RSTs
 //	                from transit links counted (rst-in), the rest
 //	                counted (dropped) and dropped
-//	input           new flows from a transit link are dropped (dropped)
+//	input           RSTs from transit links counted (rst-in); new flows
+//	                from a transit link are dropped (dropped); the rest in
+//	                from eth0 or a transit link counted (bytes)
 //
 // (TCP listeners of a target group with proxy_protocol_v2.enabled are not
-// in listeners: Proxies serves them from the namespace's own stack.)
+// in listeners: Proxies serves them from the namespace's own stack, which
+// is why new flows are counted in postrouting and bytes in input too.)
 //
 // so the provider can never open a connection into the consumer VPC, and
 // an endpoint that is not available (no transit) carries nothing: its
@@ -98,10 +102,11 @@ type plPlanner struct {
 	listeners map[string][]*core.Listener // by load balancer ARN, by port
 	tgByARN   map[string]*core.TargetGroup
 	ifaces    map[string]*core.NetworkInterface
+	opts      PlanOptions
 }
 
-func newPLPlanner(top *core.Topology, enis map[string]*eniPlan) *plPlanner {
-	p := &plPlanner{top: top, enis: enis, lbByARN: map[string]*core.LoadBalancer{},
+func newPLPlanner(top *core.Topology, enis map[string]*eniPlan, opts PlanOptions) *plPlanner {
+	p := &plPlanner{top: top, enis: enis, opts: opts, lbByARN: map[string]*core.LoadBalancer{},
 		listeners: map[string][]*core.Listener{}, tgByARN: map[string]*core.TargetGroup{},
 		ifaces: map[string]*core.NetworkInterface{}}
 	for _, lb := range top.LoadBalancers {
@@ -170,7 +175,7 @@ func (p *plPlanner) targetAddr(tg *core.TargetGroup, t core.Target) (netip.Addr,
 // Routable returns the targets of tg that a node of lb in zone may send
 // new flows to, sorted, and whether it fails open.
 func Routable(top *core.Topology, lb *core.LoadBalancer, tg *core.TargetGroup, zone string) ([]Backend, bool) {
-	return newPLPlanner(top, nil).routable(lb, tg, zone)
+	return newPLPlanner(top, nil, PlanOptions{}).routable(lb, tg, zone)
 }
 
 func (p *plPlanner) routable(lb *core.LoadBalancer, tg *core.TargetGroup, zone string) ([]Backend, bool) {
@@ -282,6 +287,8 @@ func (p *plPlanner) planNode(hc *HostConfig, lb *core.LoadBalancer, z core.LoadB
 		}
 	}
 	hc.Add(own, Sysctl{NS: ns, Name: "net.ipv4.ip_forward", Value: "1"})
+	hc.Add(own, Sysctl{NS: ns, Name: BeLiberal, Value: "1"})
+	addFastNAT(hc, p.opts, own, ns, ENIDevice)
 	hc.Add(own, NatTable{NS: ns, Table: NatTableLB})
 	hc.Add(own, natMap(ns, NatTableLB, MapBackends, elems))
 	hc.Add(own, natChain(ns, NatTableLB, "prerouting", "accept", append(pre, ruleLBDNAT(buckets, lbSeed(lb)))...))
@@ -377,7 +384,7 @@ func (p *plPlanner) endpointListeners(ts []*core.Transit) []EndpointListener {
 // EndpointListeners returns, by endpoint interface id, the listeners each
 // interface of an available interface endpoint serves.
 func EndpointListeners(top *core.Topology) map[string][]EndpointListener {
-	p := newPLPlanner(top, nil)
+	p := newPLPlanner(top, nil, PlanOptions{})
 	out := map[string][]EndpointListener{}
 	for id, ts := range p.endpointTransits() {
 		out[id] = p.endpointListeners(ts)
@@ -413,6 +420,8 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 			n++
 			hc.Add(id, newTransit(ep.ns, TransitName(t.LoadBalancerENI), t.Prefix(),
 				node.ns, TransitName(t.EndpointENI), netip.PrefixFrom(t.LoadBalancerAddr(), 31)))
+			addFastNAT(hc, p.opts, id, ep.ns, TransitName(t.LoadBalancerENI))
+			addFastNAT(hc, p.opts, id, node.ns, TransitName(t.EndpointENI))
 			sources = append(sources, sourceElem(t.LoadBalancerAddr(), t.EndpointAddr()))
 		}
 		for _, l := range p.endpointListeners(ts) {
@@ -425,14 +434,22 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 		}
 		ns := ep.ns
 		hc.Add(id, Sysctl{NS: ns, Name: "net.ipv4.ip_forward", Value: "1"})
+		hc.Add(id, Sysctl{NS: ns, Name: BeLiberal, Value: "1"})
+		addFastNAT(hc, p.opts, id, ns, ENIDevice)
 		hc.Add(id, NatTable{NS: ns, Table: NatTablePL})
 		hc.Add(id, natMap(ns, NatTablePL, MapListeners, listeners))
 		hc.Add(id, natMap(ns, NatTablePL, MapSources, sources))
-		rstIn := countRule(true, TransitPrefix+"*", true, counterRstIn)
-		hc.Add(id, natChain(ns, NatTablePL, "prerouting", "accept", counted(ruleEndpointDNAT(ep.ip), counterNew)))
-		hc.Add(id, natChain(ns, NatTablePL, "postrouting", "accept", ruleEndpointSNAT))
+		// Counters (nat.go): new flows where they leave for a transit
+		// link, DNATed or opened by a PPv2 proxy alike; bytes where they
+		// are forwarded and, for the proxies' flows, where they reach
+		// the namespace's own stack.
+		transits := TransitPrefix + "*"
+		rstIn := countRule(true, transits, true, counterRstIn)
+		hc.Add(id, natChain(ns, NatTablePL, "prerouting", "accept", ruleEndpointDNAT(ep.ip)))
+		hc.Add(id, natChain(ns, NatTablePL, "postrouting", "accept", countRule(false, transits, false, counterNew), ruleEndpointSNAT))
 		hc.Add(id, natChain(ns, NatTablePL, "forward", "drop", rstIn,
 			counted(ruleEstablished, counterBytes), counted(ruleEndpointFwd, counterBytes), counted("", counterDropped)))
-		hc.Add(id, natChain(ns, NatTablePL, "input", "accept", rstIn, counted(ruleEndpointInput, counterDropped)))
+		hc.Add(id, natChain(ns, NatTablePL, "input", "accept", rstIn, counted(ruleEndpointInput, counterDropped),
+			countRule(true, ENIDevice, false, counterBytes), countRule(true, transits, false, counterBytes)))
 	}
 }

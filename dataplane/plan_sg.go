@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/isthmusnet/isthmus/core"
 )
@@ -21,14 +22,24 @@ type sgPlanner struct {
 	prefixLists map[string][]netip.Prefix
 	// lbOf holds the load balancer of each load balancer interface.
 	lbOf map[string]*core.LoadBalancer
+	// nodesOf holds, by endpoint interface, the transit addresses of the
+	// load balancer nodes its transit links lead to, sorted.
+	nodesOf map[string][]netip.Addr
 }
 
 func newSGPlanner(top *core.Topology) *sgPlanner {
-	p := &sgPlanner{groups: map[string]*core.ResolvedGroup{}, prefixLists: map[string][]netip.Prefix{}, lbOf: map[string]*core.LoadBalancer{}}
+	p := &sgPlanner{groups: map[string]*core.ResolvedGroup{}, prefixLists: map[string][]netip.Prefix{},
+		lbOf: map[string]*core.LoadBalancer{}, nodesOf: map[string][]netip.Addr{}}
 	for _, lb := range top.LoadBalancers {
 		for _, z := range lb.Zones {
 			p.lbOf[z.NetworkInterfaceID] = lb
 		}
+	}
+	for _, t := range top.Transits {
+		p.nodesOf[t.EndpointENI] = append(p.nodesOf[t.EndpointENI], t.LoadBalancerAddr())
+	}
+	for _, as := range p.nodesOf {
+		slices.SortFunc(as, netip.Addr.Compare)
 	}
 	resolved := core.ResolveSecurityGroups(top.SecurityGroups, top.NetworkInterfaces)
 	for i := range resolved {
@@ -54,6 +65,17 @@ func newSGPlanner(top *core.Topology) *sgPlanner {
 // rule: loopback, link-local addresses, and the subnet's reserved
 // addresses (its first four: the network, the router, the resolver's
 // slot, the spare) and the VPC resolver (the VPC CIDR's base + 2).
+//
+// An interface endpoint's output chain also accepts, before sg-out, what
+// it sends to the load balancer nodes' ends of its transit links (ip daddr
+// <node transit address> accept, one rule per link): the PPv2 proxies'
+// connections to the service (ppv2.go) are the PrivateLink hop, which on
+// AWS the endpoint's egress rules do not govern, and endpoint groups often
+// have no egress rule at all. Those addresses are routed through the
+// transit links only (the allocator keeps them out of both VPCs), so
+// nothing more leaves through eth0. (The addresses rather than oifname
+// tr*: narrower, the nodes rather than whole links, and within what a
+// Match already says.)
 //
 // Rules: a CIDR rule matches its prefix (IPv6 rules are left out: VPCs
 // are IPv4 only and IPv6 is off in every namespace); a rule naming a
@@ -85,7 +107,15 @@ func (p *sgPlanner) plan(hc *HostConfig, n *core.NetworkInterface, ns string, su
 		return append(ms, Match{Proto: -1, From: -1, To: -1, Verdict: "jump " + jump})
 	}
 	hc.Add(own, baseChain(ns, ChainInput, "input", "drop", head(ChainIngress)))
-	hc.Add(own, baseChain(ns, ChainOutput, "output", "drop", head(ChainEgress)))
+	out := head(ChainEgress)
+	if nodes := p.nodesOf[own]; len(nodes) > 0 {
+		hop := make([]Match, len(nodes))
+		for i, a := range nodes {
+			hop[i] = Match{Peer: a.String(), Proto: -1, From: -1, To: -1, Verdict: "accept"}
+		}
+		out = slices.Insert(out, len(out)-1, hop...)
+	}
+	hc.Add(own, baseChain(ns, ChainOutput, "output", "drop", out))
 	if fwd := p.forward(n, head(ChainIngress)[1:]); fwd != nil {
 		hc.Add(own, baseChain(ns, ChainForward, "forward", "drop", fwd))
 	}

@@ -187,13 +187,23 @@ func planCases() map[string]*core.Topology {
 		cases["security-groups"] = &t.Topology
 	}
 	cases["privatelink"] = privateLinkCase()
+	cases["privatelink-fastpath"] = privateLinkCase()
 	return cases
 }
 
 func TestPlanGolden(t *testing.T) {
-	for name, top := range planCases() {
+	cases := planCases()
+	for name, top := range cases {
 		t.Run(name, func(t *testing.T) {
-			hc := Plan(top, PlanOptions{})
+			if !strings.HasSuffix(name, "-fastpath") {
+				for _, it := range Plan(top, PlanOptions{}).Items {
+					switch it.(type) {
+					case TCProgram, PortEntry:
+						t.Fatalf("without FastPath, Plan has %s", it.Key())
+					}
+				}
+			}
+			hc := Plan(top, PlanOptions{FastPath: strings.HasSuffix(name, "-fastpath")})
 			got := hc.String()
 			if p := hc.ProblemsText(); p != "" {
 				got += "# problems\n" + p
@@ -213,7 +223,7 @@ func TestPlanGolden(t *testing.T) {
 				t.Errorf("Plan differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 			}
 			// Pure: planning again gives the same thing.
-			if again := Plan(top, PlanOptions{}).String(); again != hc.String() {
+			if again := Plan(top, PlanOptions{FastPath: strings.HasSuffix(name, "-fastpath")}).String(); again != hc.String() {
 				t.Errorf("Plan is not deterministic")
 			}
 		})

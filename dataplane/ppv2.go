@@ -39,11 +39,15 @@ import (
 // the TCP peer and the consumer's address in the header, as on AWS. Bytes
 // then move by splice(2).
 //
-// The endpoint's security groups still apply: the connection passes the
-// input chain of its inet isthmus table (sg-in) instead of the forward
-// chain. The proxy's own connection leaves through the output chain
-// (sg-out), so the endpoint's groups must allow egress to the transit
-// network, which the default egress rule (all traffic) does.
+// The endpoint's security groups still apply to the client: the
+// connection passes the input chain of its inet isthmus table (sg-in)
+// instead of the forward chain. The proxy's own connection to the node
+// leaves through the output chain, which accepts what goes to the nodes'
+// transit addresses before sg-out (plan_sg.go): as on AWS, the endpoint's
+// egress rules do not govern the PrivateLink hop, and a group without any
+// still carries the proxied listeners (while eth0 stays closed to what
+// sg-out does not allow). The kernel counts these connections for package
+// metrics as it counts the NAT flows (nat.go, "Named counters").
 //
 // A proxy runs per endpoint interface and listener port, once the
 // interface's kernel state is ready; a listener whose transit link
@@ -155,7 +159,7 @@ func (x *Proxies) wantProxies(top *core.Topology, ready func(id string) bool) ma
 		}
 	}
 	// Load balancer nodes: their PPv2 listeners, for clients in their VPC.
-	pl := newPLPlanner(top, nil)
+	pl := newPLPlanner(top, nil, PlanOptions{})
 	for _, lb := range top.LoadBalancers {
 		if lb.Type != core.LoadBalancerNetwork {
 			continue

@@ -47,6 +47,9 @@ type Options struct {
 	// Followers are brought up to date after every pass (the DNS
 	// servers): see Follower.
 	Followers []Follower
+	// FastPath plans the fast path's programs (fast.go); the kernel must
+	// have them loaded (LinuxKernel.EnableFastPath).
+	FastPath bool
 }
 
 // A Follower keeps something that is not kernel state — sockets, servers
@@ -330,7 +333,7 @@ func (r *Reconciler) pass() (rev int64, nextRetry time.Time, err error) {
 			}
 		}
 	}
-	want := Plan(top, PlanOptions{Prefix: r.opts.Prefix})
+	want := Plan(top, PlanOptions{Prefix: r.opts.Prefix, FastPath: r.opts.FastPath})
 	now := time.Now()
 	defer func() {
 		// Followers see the topology once its kernel state is applied,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/isthmusnet/isthmus/dataplane"
 	"github.com/isthmusnet/isthmus/dns"
+	"github.com/isthmusnet/isthmus/fastpath"
 	healthcheck "github.com/isthmusnet/isthmus/health"
 	"github.com/isthmusnet/isthmus/isthmustest"
 	"github.com/isthmusnet/isthmus/netns"
@@ -33,6 +34,7 @@ type dpPlane struct {
 	env    *isthmustest.Env
 	prefix string
 	k      *dataplane.LinuxKernel
+	fast   bool // the kernel took the fast path (enableFastPath)
 	rec    *dataplane.Reconciler
 	// proxies serve the PPv2 listeners.
 	proxies *dataplane.Proxies
@@ -65,8 +67,24 @@ func dpStart(t *testing.T, env *isthmustest.Env) *dpPlane {
 		}
 	})
 	p.k = k
+	p.fast = enableFastPath(t, k)
 	p.run()
 	return p
+}
+
+// enableFastPath loads the fast path into k, as the daemon does. Where the
+// kernel refuses it the tests run without (the ordinary path carries the
+// same traffic), except under ISTHMUS_TEST_STRICT, where that fails.
+func enableFastPath(t *testing.T, k *dataplane.LinuxKernel) bool {
+	t.Helper()
+	if err := k.EnableFastPath(); err != nil {
+		if testenv.Strict() {
+			t.Fatalf("the fast path: %v", err)
+		}
+		t.Logf("running without the fast path: %v", err)
+		return false
+	}
+	return true
 }
 
 // run starts a reconciler and its followers (again, after restart's stop).
@@ -78,7 +96,7 @@ func (p *dpPlane) run() {
 	drains := dataplane.NewDraining(p.env.Cloud.EndDraining, p.k, p.prefix, nil)
 	proxies := dataplane.NewProxies(dataplane.ProxyOptions{Prefix: p.prefix})
 	rec, err := dataplane.New(p.env.Cloud, p.k, nil, dataplane.Options{Prefix: p.prefix, Debounce: time.Millisecond,
-		Followers: []dataplane.Follower{resolvers, checks, drains, proxies}})
+		Followers: []dataplane.Follower{resolvers, checks, drains, proxies}, FastPath: p.fast})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -104,6 +122,7 @@ func (p *dpPlane) restart() {
 	p.stop = nil
 	p.k = dataplane.NewLinuxKernel(nil)
 	p.t.Cleanup(func() { p.k.Close() })
+	p.fast = enableFastPath(p.t, p.k)
 	p.run()
 }
 
@@ -123,6 +142,41 @@ func (p *dpPlane) settle() {
 }
 
 func (p *dpPlane) ns(eni string) string { return dataplane.ENINamespace(p.prefix, eni) }
+
+// fastPackets is how many packets the fast path's NAT program carried in
+// through dev of namespace ns.
+func (p *dpPlane) fastPackets(ns, dev string) uint64 {
+	p.t.Helper()
+	var cookie uint64
+	var in int
+	var outs []int
+	err := netns.DoNamed(ns, func() error {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			return err
+		}
+		for _, i := range ifs {
+			if i.Name == dev {
+				in = i.Index
+			}
+			outs = append(outs, i.Index)
+		}
+		cookie, err = fastpath.Cookie()
+		return err
+	})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var n uint64
+	for _, out := range outs {
+		s, err := p.k.FastPath().Stats(cookie, in, out)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		n += s.Packets
+	}
+	return n
+}
 
 // dpServer is a TCP server in a target's namespace: it answers every
 // connection with "<name> <peer address>\n", then echoes. Kill resets

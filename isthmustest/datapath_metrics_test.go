@@ -2,7 +2,9 @@ package isthmustest_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,16 +16,18 @@ import (
 )
 
 // TestDataPathMetrics drives connections through an interface endpoint's
-// kernel path and reads the data plane's named counters back through
-// package metrics (FromKernel, as the daemon's /metrics serves them):
-// NewConnections, BytesProcessed and ActiveConnections move, for the
-// endpoint and for the service.
+// kernel path, then through its PPv2 listener (a userspace proxy in the
+// endpoint's namespace), and reads the data plane's named counters back
+// through package metrics (FromKernel, as the daemon's /metrics serves
+// them): NewConnections, BytesProcessed and ActiveConnections move, for
+// the endpoint and for the service, on both paths.
 func TestDataPathMetrics(t *testing.T) {
 	x := ppTopology(t)
 	dp := x.dp
 	dpServe(t, dp.ns(x.target), "10.0.1.10:8081", "plain")
+	ppServe(t, dp.ns(x.target), "10.0.1.10:8080")
 	dp.settle()
-	src := metrics.FromKernel(dp.prefix, x.env.Cloud)
+	src := metrics.FromKernel(dp.prefix, x.env.Cloud, dp.k.FastPath())
 	sample := func() (metrics.Endpoint, metrics.Service) {
 		t.Helper()
 		snap, err := src.Sample(context.Background())
@@ -53,39 +57,52 @@ func TestDataPathMetrics(t *testing.T) {
 	cl := dp.ns(x.client)
 	msg := strings.Repeat("counted ", 1000) + "\n"
 	const n = 3
-	for i := 0; i < n; i++ {
-		line, c, err := dpConnect(cl, x.epIP+":81", 2*time.Second)
-		if err != nil {
-			t.Fatalf("connection %d through the endpoint: %v", i, err)
+	// connect makes n connections to port, each echoing msg, and returns
+	// the last, still open.
+	connect := func(port, want string) net.Conn {
+		t.Helper()
+		var last net.Conn
+		for i := 0; i < n; i++ {
+			line, c, err := dpConnect(cl, x.epIP+":"+port, 2*time.Second)
+			if err != nil {
+				t.Fatalf("connection %d through the endpoint's port %s: %v", i, port, err)
+			}
+			if !strings.Contains(line, want) {
+				c.Close()
+				t.Fatalf("connection %d to port %s: the target answered %q", i, port, line)
+			}
+			if err := dpEcho(c, msg); err != nil {
+				c.Close()
+				t.Fatalf("connection %d to port %s: %v", i, port, err)
+			}
+			if i < n-1 {
+				c.Close()
+			} else {
+				last = c
+			}
 		}
-		if !strings.HasPrefix(line, "plain ") {
-			t.Fatalf("connection %d: the target answered %q", i, line)
-		}
-		if err := dpEcho(c, msg); err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		if i < n-1 {
-			c.Close()
-		} else {
-			defer c.Close()
-		}
+		return last
 	}
+	plain := connect("81", "plain ")
+	defer plain.Close()
 	ep1, sv1 := sample()
-	if d := ep1.NewConnections - ep0.NewConnections; d != n {
-		t.Errorf("endpoint NewConnections moved by %d, want %d", d, n)
-	}
-	if d := sv1.NewConnections - sv0.NewConnections; d != n {
-		t.Errorf("service NewConnections moved by %d, want %d", d, n)
-	}
-	if d := ep1.BytesProcessed - ep0.BytesProcessed; d < uint64(2*n*len(msg)) {
-		t.Errorf("endpoint BytesProcessed moved by %d, want at least %d (the echoes both ways)", d, 2*n*len(msg))
-	}
-	if d := sv1.BytesProcessed - sv0.BytesProcessed; d < uint64(2*n*len(msg)) {
-		t.Errorf("service BytesProcessed moved by %d, want at least %d", d, 2*n*len(msg))
-	}
-	if ep1.ActiveConnections < 1 || sv1.ActiveConnections < 1 {
-		t.Errorf("ActiveConnections with one connection open: endpoint %d, service %d", ep1.ActiveConnections, sv1.ActiveConnections)
-	}
+	checkMoved(t, "", ep0, ep1, sv0, sv1, n, uint64(2*n*len(msg)))
+
+	// The PPv2 listener: no DNAT at the endpoint, a proxy in its
+	// namespace; the endpoint's figures move as much as the service's.
+	// With the kernel path's connections closed, what stays active is the
+	// proxied one.
+	plain.Close()
+	dpWait(t, "the kernel path's connections over at the endpoint", 10*time.Second, func() (bool, string) {
+		ep, sv := sample()
+		return ep.ActiveConnections == 0 && sv.ActiveConnections == 0,
+			fmt.Sprintf("active: endpoint %d, service %d", ep.ActiveConnections, sv.ActiveConnections)
+	})
+	ep2, sv2 := sample()
+	proxied := connect("80", "vpce="+x.epID)
+	defer proxied.Close()
+	ep3, sv3 := sample()
+	checkMoved(t, "PPv2: ", ep2, ep3, sv2, sv3, n, uint64(2*n*len(msg)))
 
 	// What the kernel holds reads back as the plan (counters and counting
 	// chains included): a restarted data plane would change nothing.
@@ -97,7 +114,7 @@ func TestDataPathMetrics(t *testing.T) {
 	if _, err := a.Observe(); err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range dataplane.Diff(a.Have(), dataplane.Plan(top, dataplane.PlanOptions{Prefix: dp.prefix})) {
+	for _, op := range dataplane.Diff(a.Have(), dataplane.Plan(top, dataplane.PlanOptions{Prefix: dp.prefix, FastPath: dp.fast})) {
 		t.Errorf("the kernel differs from the plan: %s", op)
 	}
 
@@ -122,5 +139,27 @@ func TestDataPathMetrics(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// checkMoved checks what n new connections carrying at least bytes (both
+// ways) did to an endpoint's and its service's figures, one of which stays
+// open.
+func checkMoved(t *testing.T, label string, ep0, ep1 metrics.Endpoint, sv0, sv1 metrics.Service, n, bytes uint64) {
+	t.Helper()
+	if d := ep1.NewConnections - ep0.NewConnections; d != n {
+		t.Errorf("%sendpoint NewConnections moved by %d, want %d", label, d, n)
+	}
+	if d := sv1.NewConnections - sv0.NewConnections; d != n {
+		t.Errorf("%sservice NewConnections moved by %d, want %d", label, d, n)
+	}
+	if d := ep1.BytesProcessed - ep0.BytesProcessed; d < bytes {
+		t.Errorf("%sendpoint BytesProcessed moved by %d, want at least %d (the echoes both ways)", label, d, bytes)
+	}
+	if d := sv1.BytesProcessed - sv0.BytesProcessed; d < bytes {
+		t.Errorf("%sservice BytesProcessed moved by %d, want at least %d", label, d, bytes)
+	}
+	if ep1.ActiveConnections < 1 || sv1.ActiveConnections < 1 {
+		t.Errorf("%sActiveConnections with a connection open: endpoint %d, service %d", label, ep1.ActiveConnections, sv1.ActiveConnections)
 	}
 }

@@ -367,3 +367,95 @@ func TestDataPathPPv2(t *testing.T) {
 		return len(run) == 1, fmt.Sprintf("running: %v", run)
 	})
 }
+
+// TestDataPathPPv2NoEgress gives a PPv2 endpoint a security group of its
+// own and revokes all its egress, as users often do with endpoint groups:
+// the PrivateLink hop (the proxy's connection to the load balancer node
+// over its transit link) is not the endpoint's egress, so proxied
+// connections still carry traffic, while what the endpoint's namespace
+// sends into the consumer VPC through eth0 is blocked (it went through
+// while the group's default egress rule was there).
+func TestDataPathPPv2NoEgress(t *testing.T) {
+	x := ppTopology(t)
+	ctx := isthmustest.Ctx(t)
+	dp, cons := x.dp, x.cons
+	check := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	dp.settle()
+	ppServe(t, dp.ns(x.target), "10.0.1.10:8080")
+	// A server in the consumer VPC, on the client, that the endpoint's
+	// namespace can try to reach through eth0; the client's (default)
+	// group admits the subnet on its port.
+	dpServe(t, dp.ns(x.client), "10.0.2.20:9000", "consumer")
+	eps, err := cons.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{x.epID}})
+	check("describe the endpoint", err)
+	vpcID := aws.ToString(eps.VpcEndpoints[0].VpcId)
+	defaultGroup := aws.ToString(eps.VpcEndpoints[0].Groups[0].GroupId)
+	_, err = cons.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: &defaultGroup,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(9000), ToPort: aws.Int32(9000),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("10.0.2.0/24")}}}}})
+	check("the client's group admits the subnet on 9000", err)
+
+	// The endpoint's own group: the listener port from the subnet in, and
+	// (for now) the default egress rule.
+	sg, err := cons.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{VpcId: &vpcID, GroupName: aws.String("endpoint"), Description: aws.String("endpoint")})
+	check("the endpoint's group", err)
+	_, err = cons.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: sg.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(80), ToPort: aws.Int32(80),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("10.0.2.0/24")}}}}})
+	check("the endpoint's group admits the subnet on 80", err)
+	_, err = cons.EC2.ModifyVpcEndpoint(ctx, &ec2.ModifyVpcEndpointInput{VpcEndpointId: &x.epID,
+		AddSecurityGroupIds: []string{aws.ToString(sg.GroupId)}, RemoveSecurityGroupIds: []string{defaultGroup}})
+	check("the endpoint in its own group", err)
+	dp.settle()
+
+	epNS := dp.ns(x.epENI)
+	line, c, err := dpConnect(epNS, "10.0.2.20:9000", 2*time.Second)
+	check("with egress, the endpoint's namespace reaches the consumer VPC (the probe works)", err)
+	c.Close()
+	if !strings.HasPrefix(line, "consumer ") {
+		t.Fatalf("the consumer's server answered %q", line)
+	}
+
+	// No egress at all.
+	_, err = cons.EC2.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: sg.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("-1"), IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}})
+	check("revoke the endpoint group's egress", err)
+	g, err := cons.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{aws.ToString(sg.GroupId)}})
+	check("describe the endpoint's group", err)
+	if n := len(g.SecurityGroups[0].IpPermissionsEgress); n != 0 {
+		t.Fatalf("the endpoint's group still has %d egress rules", n)
+	}
+	dp.settle()
+
+	// Proxied connections go on, new ones included.
+	for i := 0; i < 2; i++ {
+		var line string
+		var conn net.Conn
+		dpWait(t, "a new connection through the PPv2 listener without egress", 10*time.Second, func() (bool, string) {
+			l, c, err := dpConnect(dp.ns(x.client), x.epIP+":80", time.Second)
+			if err != nil {
+				return false, err.Error()
+			}
+			line, conn = l, c
+			return true, ""
+		})
+		if _, hdr, _ := strings.Cut(line, " "); !strings.HasPrefix(hdr, "src=10.0.2.20:") || !strings.HasSuffix(hdr, " vpce="+x.epID) {
+			conn.Close()
+			t.Fatalf("connection %d: the target saw %q", i, line)
+		}
+		err := dpEcho(conn, strings.Repeat("no egress ", 1000)+"\n")
+		conn.Close()
+		check(fmt.Sprintf("echo %d through the proxy", i), err)
+	}
+
+	// Egress into the consumer VPC through eth0 stays closed.
+	if _, c, err := dpConnect(epNS, "10.0.2.20:9000", time.Second); err == nil {
+		c.Close()
+		t.Fatal("without egress rules the endpoint's namespace still reaches the consumer VPC through eth0")
+	}
+}

@@ -186,6 +186,17 @@ func TestDataPath(t *testing.T) {
 		t.Fatalf("through the regional name: %q", line)
 	}
 	check("echo", dpEcho(conn, "hello through PrivateLink\n"))
+	// The established flow's segments took the fast path, through the
+	// endpoint's namespace and the load balancer node's.
+	if dp.fast {
+		before := dp.fastPackets(dp.ns(ep.NetworkInterfaceIds[0]), "eth0")
+		for i := range 10 {
+			check("echo", dpEcho(conn, fmt.Sprintf("fast %d\n", i)))
+		}
+		if after := dp.fastPackets(dp.ns(ep.NetworkInterfaceIds[0]), "eth0"); after < before+10 {
+			t.Fatalf("the fast path carried %d packets of 10 echoes into the endpoint", after-before)
+		}
+	}
 	// The service's private DNS name: in the consumer VPC, not elsewhere.
 	if addrs, err := dns.LookupIn(cl, "10.0.0.2:53", "api.example.test"); err != nil || len(addrs) != 1 || addrs[0] != epIP {
 		t.Fatalf("the private DNS name in the consumer VPC: %v, %v", addrs, err)

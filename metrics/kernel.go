@@ -12,11 +12,15 @@ import (
 // In an interface endpoint's network interface namespace, table ip
 // isthmus-pl (dataplane.NatTablePL):
 //
-//	new       packets: one per new connection (a counter on the DNAT rule of
-//	          the prerouting chain, which only sees a flow's first packet)
+//	new       packets: one per new connection to the service (a counting
+//	          rule, oifname "tr*", in the postrouting chain, which only sees
+//	          a flow's first packet): flows the DNAT forwards and the
+//	          connections the PPv2 proxies open alike
 //	bytes     bytes: every packet forwarded between eth0 and the transit
 //	          links, both directions (a counter on the forward chain's
-//	          accepting rules)
+//	          accepting rules), and every packet the namespace's own stack
+//	          receives on eth0 or a transit link (counting rules in the
+//	          input chain): the two legs of the PPv2 proxies' connections
 //	dropped   packets: what the namespace's PrivateLink chains drop (the
 //	          forward chain's policy, new flows from transit links in input)
 //	rst-in    packets: TCP segments with RST that arrive on a transit link
@@ -29,6 +33,15 @@ import (
 //	new-<dev>      packets: new connections that came in on <dev>
 //	bytes-<dev>    bytes forwarded in from and out to <dev>
 //	rst-out-<dev>  packets: TCP RSTs sent out on <dev> towards the endpoint
+//
+// TCP listeners whose target group enables proxy protocol v2 are served by
+// userspace proxies in the endpoint's namespace (dataplane.Proxies), not by
+// the DNAT. Their connections are counted by the same kernel counters, not
+// by the proxies (whose counters start again with every proxy), so that
+// one read of the namespace covers every connection and the totals survive
+// a restarted daemon. ActiveConnections counts, in the endpoint's
+// namespace, the flows it DNATed and the flows its proxies opened from its
+// own transit addresses (one per proxied connection).
 //
 // A counter that does not exist reads as zero, so the metrics work before
 // the data plane counts everything (only ActiveConnections is then real).

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/isthmusnet/isthmus/core"
 	"github.com/isthmusnet/isthmus/dataplane"
+	"github.com/isthmusnet/isthmus/fastpath"
 	"github.com/isthmusnet/isthmus/netns"
 )
 
@@ -24,18 +27,29 @@ import (
 // and counts conntrack's open flows, in the namespaces the data plane
 // made. An interface whose namespace does not exist (yet) reports zeros.
 // It changes nothing in the kernel.
-func FromKernel(prefix string, top Topologist) Source {
+//
+// fast, when the data plane runs the fast path (package fastpath), holds
+// what the fast path carried past those counters; its bytes are added to
+// BytesProcessed. It may be nil.
+func FromKernel(prefix string, top Topologist, fast *fastpath.Programs) Source {
 	return SourceFunc(func(ctx context.Context) (*Snapshot, error) {
 		t, _, err := top.Topology()
 		if err != nil {
 			return nil, err
 		}
-		return kernelSnapshot(ctx, prefix, t)
+		return kernelSnapshot(ctx, prefix, t, fast)
 	})
 }
 
-func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology) (*Snapshot, error) {
+func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology, fast *fastpath.Programs) (*Snapshot, error) {
 	snap := &Snapshot{}
+	ownTransits := map[string]map[netip.Addr]bool{} // by endpoint interface
+	for _, tr := range t.Transits {
+		if ownTransits[tr.EndpointENI] == nil {
+			ownTransits[tr.EndpointENI] = map[netip.Addr]bool{}
+		}
+		ownTransits[tr.EndpointENI][tr.EndpointAddr()] = true
+	}
 	for _, e := range t.VpcEndpoints {
 		if e.Type != core.EndpointTypeInterface {
 			continue
@@ -48,16 +62,29 @@ func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology) (*Snap
 				continue
 			}
 			ep := Endpoint{VpcID: e.VpcID, EndpointID: e.ID, EndpointType: e.Type, ServiceName: e.ServiceName, SubnetID: s.SubnetID}
-			err := inNamespace(dataplane.ENINamespace(prefix, s.ENI), func(nc *nftables.Conn, ct *netlink.Handle) error {
+			own := ownTransits[s.ENI]
+			err := inNamespace(dataplane.ENINamespace(prefix, s.ENI), func(v *nsView) error {
+				nc, ct := v.nc, v.ct
 				c := counters(nc, dataplane.NatTablePL)
 				ep.NewConnections = c[CounterNew].Packets
 				ep.BytesProcessed = c[CounterBytes].Bytes
+				for dev := range v.links {
+					if strings.HasPrefix(dev, dataplane.TransitPrefix) {
+						ep.BytesProcessed += v.fastBytes(fast, dataplane.ENIDevice, dev) + v.fastBytes(fast, dev, dataplane.ENIDevice)
+					}
+				}
 				ep.PacketsDropped = c[CounterDropped].Packets
 				ep.RstPacketsReceived = c[CounterRstIn].Packets
 				n, err := activeFlows(ct, func(f *netlink.ConntrackFlow) bool {
-					// Flows the endpoint DNATed: their reply does not
-					// come from the address they were sent to.
-					return !f.Forward.DstIP.Equal(f.Reverse.SrcIP)
+					// Flows the endpoint DNATed (their reply does not
+					// come from the address they were sent to), and
+					// the service legs of its PPv2 proxies' connections
+					// (opened from its own transit addresses).
+					if !f.Forward.DstIP.Equal(f.Reverse.SrcIP) {
+						return true
+					}
+					a, ok := netip.AddrFromSlice(f.Forward.SrcIP)
+					return ok && own[a.Unmap()]
 				})
 				ep.ActiveConnections = n
 				return err
@@ -75,10 +102,12 @@ func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology) (*Snap
 		sv := Service{ServiceID: tr.ServiceID, Zone: tr.Zone, LoadBalancerARN: tr.LoadBalancerARN, EndpointID: tr.EndpointID}
 		dev := dataplane.TransitName(tr.EndpointENI)
 		src := tr.EndpointAddr()
-		err := inNamespace(dataplane.ENINamespace(prefix, tr.LoadBalancerENI), func(nc *nftables.Conn, ct *netlink.Handle) error {
+		err := inNamespace(dataplane.ENINamespace(prefix, tr.LoadBalancerENI), func(v *nsView) error {
+			nc, ct := v.nc, v.ct
 			c := counters(nc, dataplane.NatTableLB)
 			sv.NewConnections = c[NodeCounter(CounterNodeNew, dev)].Packets
-			sv.BytesProcessed = c[NodeCounter(CounterNodeBytes, dev)].Bytes
+			sv.BytesProcessed = c[NodeCounter(CounterNodeBytes, dev)].Bytes +
+				v.fastBytes(fast, dev, dataplane.ENIDevice) + v.fastBytes(fast, dataplane.ENIDevice, dev)
 			sv.RstPacketsSent = c[NodeCounter(CounterNodeRstOut, dev)].Packets
 			n, err := activeFlows(ct, func(f *netlink.ConntrackFlow) bool {
 				a, ok := netip.AddrFromSlice(f.Forward.SrcIP)
@@ -95,10 +124,34 @@ func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology) (*Snap
 	return snap, nil
 }
 
+// nsView is what the metrics read in one namespace: its nftables and
+// conntrack connections, and for the fast path's counters its cookie and
+// links by name.
+type nsView struct {
+	nc     *nftables.Conn
+	ct     *netlink.Handle
+	cookie uint64
+	links  map[string]int
+}
+
+// fastBytes is what the fast path carried in through link in and out
+// through link out (0 without the fast path or either link).
+func (v *nsView) fastBytes(fast *fastpath.Programs, in, out string) uint64 {
+	i, o := v.links[in], v.links[out]
+	if fast == nil || v.cookie == 0 || i == 0 || o == 0 {
+		return 0
+	}
+	s, err := fast.Stats(v.cookie, i, o)
+	if err != nil {
+		return 0
+	}
+	return s.Bytes
+}
+
 // inNamespace opens nftables and conntrack connections in the namespace
 // name and runs fn with them; a namespace that does not exist is not an
 // error (fn is not run).
-func inNamespace(name string, fn func(*nftables.Conn, *netlink.Handle) error) error {
+func inNamespace(name string, fn func(*nsView) error) error {
 	h, err := netns.Open(name)
 	if errors.Is(err, netns.ErrNotExist) {
 		return nil
@@ -112,16 +165,30 @@ func inNamespace(name string, fn func(*nftables.Conn, *netlink.Handle) error) er
 		return err
 	}
 	defer nc.CloseLasting()
-	var ct *netlink.Handle
+	v := &nsView{nc: nc, links: map[string]int{}}
 	if err := netns.Do(h, func() error {
 		var err error
-		ct, err = netlink.NewHandle(unix.NETLINK_NETFILTER)
-		return err
+		v.ct, err = netlink.NewHandle(unix.NETLINK_NETFILTER)
+		if err != nil {
+			return err
+		}
+		ifs, err := net.Interfaces()
+		if err != nil {
+			return err
+		}
+		for _, i := range ifs {
+			v.links[i.Name] = i.Index
+		}
+		v.cookie, _ = fastpath.Cookie() // 0: no fast-path figures
+		return nil
 	}); err != nil {
+		if v.ct != nil {
+			v.ct.Close()
+		}
 		return err
 	}
-	defer ct.Close()
-	return fn(nc, ct)
+	defer v.ct.Close()
+	return fn(v)
 }
 
 type counter struct{ Packets, Bytes uint64 }

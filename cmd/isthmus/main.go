@@ -96,6 +96,7 @@ func serve(args []string) error {
 	defAcct := fs.String("default-account", env("DEFAULT_ACCOUNT", "000000000000"), "account of open-mode requests whose key id is not 12 digits ($ISTHMUS_DEFAULT_ACCOUNT)")
 	dp := fs.String("dataplane", env("DATAPLANE", defaultDataplane()), "linux (objects become kernel networking; needs root) or none (API only) ($ISTHMUS_DATAPLANE)")
 	dpPrefix := fs.String("dataplane-prefix", env("DATAPLANE_PREFIX", "isth"), "names of the data plane's namespaces start with this and a dash: 1 to 12 lower-case letters or digits ($ISTHMUS_DATAPLANE_PREFIX)")
+	fastPath := fs.Bool("fastpath", envBool("FASTPATH", true), "with --dataplane linux: let established flows skip the namespaces in the middle of a path through tc programs, where the kernel takes them ($ISTHMUS_FASTPATH)")
 	dnsUpstream := fs.String("dns-upstream", env("DNS_UPSTREAM", ""), "resolver (host:port) the VPC resolvers forward names they do not hold to; empty: such names are NXDOMAIN ($ISTHMUS_DNS_UPSTREAM)")
 	verifyResolver := fs.String("verify-resolver", env("VERIFY_RESOLVER", ""), "DNS server (host:port) for private DNS name TXT verification; empty: the host's first nameserver ($ISTHMUS_VERIFY_RESOLVER)")
 	catalog := fs.String("service-catalog", env("SERVICE_CATALOG", ""), "JSON file extending the built-in AWS service catalog ($ISTHMUS_SERVICE_CATALOG)")
@@ -125,6 +126,7 @@ func serve(args []string) error {
 		DefaultAccount:  *defAcct,
 		Dataplane:       *dp,
 		DataplanePrefix: *dpPrefix,
+		NoFastPath:      !*fastPath,
 		DNSUpstream:     *dnsUpstream,
 		VerifyResolver:  *verifyResolver,
 		ServiceCatalog:  *catalog,
@@ -145,6 +147,15 @@ func envDuration(name string, def time.Duration) time.Duration {
 	if v, ok := os.LookupEnv("ISTHMUS_" + name); ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			return d
+		}
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	if v, ok := os.LookupEnv("ISTHMUS_" + name); ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
 		}
 	}
 	return def

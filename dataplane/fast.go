@@ -1,0 +1,75 @@
+package dataplane
+
+// The fast path (package fastpath): tc programs that let packets skip the
+// IP stacks of the namespaces in the middle of a path. Plan adds these
+// items only with PlanOptions.FastPath, which the daemon sets when the
+// kernel took the programs; without them every packet takes the ordinary
+// path, which carries the same traffic more slowly.
+//
+//	<prefix>-vpc-…  v<12 hex>  isthmus_port on each interface's bridge port;
+//	                           the router's forwarding database maps each
+//	                           interface's MAC to its port
+//	<prefix>-eni-…  eth0, tr…  isthmus_nat on every link of an available
+//	                           endpoint's and a load balancer node's
+//	                           namespace (where plan_pl.go translates)
+//
+// The namespaces where the NAT program runs set
+// net.netfilter.nf_conntrack_tcp_be_liberal: conntrack there sees only the
+// segments the fast path leaves to it (handshakes, FIN and RST), so it
+// must not judge their sequence numbers against a window it could not
+// follow. This is what the kernel's own flowtables do for the flows they
+// offload.
+
+// TC program kinds, the names of the programs in package fastpath.
+const (
+	FastPort = "isthmus_port"
+	FastNAT  = "isthmus_nat"
+	// FastStale is what Observe reports for a program that another
+	// process loaded (an earlier daemon): it works, but with maps this
+	// process cannot update, so Ensure replaces it.
+	FastStale = "stale"
+)
+
+// BeLiberal is the conntrack sysctl of the namespaces that run the NAT
+// program.
+const BeLiberal = "net.netfilter.nf_conntrack_tcp_be_liberal"
+
+// TCProgram is one of the fast path's programs on the ingress of link Dev
+// in NS.
+type TCProgram struct {
+	NS   string
+	Dev  string
+	Kind string
+}
+
+func (p TCProgram) Key() string       { return "tc " + p.NS + " " + p.Dev }
+func (p TCProgram) Namespace() string { return p.NS }
+func (TCProgram) phase() int          { return phaseFast }
+func (p TCProgram) String() string {
+	return "tc -n " + p.NS + " filter replace dev " + p.Dev + " ingress pref 1 handle 0x1573 bpf direct-action # " + p.Kind + " of package fastpath"
+}
+
+// PortEntry is one entry of a router's forwarding database for the port
+// program: frames to MAC go to the namespace at the other end of Port.
+type PortEntry struct {
+	NS   string
+	MAC  string
+	Port string
+}
+
+func (e PortEntry) Key() string       { return "fdb " + e.NS + " " + e.MAC }
+func (e PortEntry) Namespace() string { return e.NS }
+func (PortEntry) phase() int          { return phaseFast }
+func (e PortEntry) String() string {
+	return "# fastpath fdb " + e.NS + ": " + e.MAC + " via " + e.Port
+}
+
+// addFastNAT puts the NAT program on devs of a translating namespace.
+func addFastNAT(hc *HostConfig, opts PlanOptions, owner, ns string, devs ...string) {
+	if !opts.FastPath {
+		return
+	}
+	for _, d := range devs {
+		hc.Add(owner, TCProgram{NS: ns, Dev: d, Kind: FastNAT})
+	}
+}

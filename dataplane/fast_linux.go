@@ -1,0 +1,205 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/isthmusnet/isthmus/fastpath"
+	"github.com/isthmusnet/isthmus/netns"
+)
+
+// EnableFastPath loads the fast path's programs (package fastpath), so
+// that the kernel can realise TCProgram and PortEntry items. It fails
+// where the kernel lacks what they need; the data plane then works
+// without them (plan without PlanOptions.FastPath).
+func (k *LinuxKernel) EnableFastPath() error {
+	p, err := fastpath.Load()
+	if err != nil {
+		return err
+	}
+	for _, kind := range []fastpath.Kind{fastpath.Port, fastpath.NAT} {
+		if _, err := p.ID(kind); err != nil {
+			p.Close()
+			return err
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fast != nil {
+		k.fast.Close()
+	}
+	k.fast = p
+	return nil
+}
+
+// FastPath returns the loaded programs, nil without EnableFastPath.
+func (k *LinuxKernel) FastPath() *fastpath.Programs {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.fast
+}
+
+var errNoFastPath = errors.New("the fast path is not loaded")
+
+// cookie returns the namespace cookie of c, as the programs see it.
+func (k *LinuxKernel) cookie(c *nsConn) (uint64, error) {
+	if c.cookie != 0 {
+		return c.cookie, nil
+	}
+	var v uint64
+	err := netns.Do(c.fd, func() error {
+		var err error
+		v, err = fastpath.Cookie()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	c.cookie = v
+	return v, nil
+}
+
+func (k *LinuxKernel) ensureTC(x TCProgram) error {
+	p := k.FastPath()
+	if p == nil {
+		return errNoFastPath
+	}
+	c, l, err := k.link(x.NS, x.Dev)
+	if err != nil {
+		return err
+	}
+	return p.Attach(c.nl, l.Attrs().Index, fastpath.Kind(x.Kind))
+}
+
+func (k *LinuxKernel) removeTC(x TCProgram) error {
+	c, l, err := k.link(x.NS, x.Dev)
+	if err != nil {
+		return err
+	}
+	return fastpath.Detach(c.nl, l.Attrs().Index)
+}
+
+func (k *LinuxKernel) ensurePort(x PortEntry) error {
+	p := k.FastPath()
+	if p == nil {
+		return errNoFastPath
+	}
+	mac, err := net.ParseMAC(x.MAC)
+	if err != nil {
+		return err
+	}
+	c, l, err := k.link(x.NS, x.Port)
+	if err != nil {
+		return err
+	}
+	ck, err := k.cookie(c)
+	if err != nil {
+		return err
+	}
+	return p.SetPort(ck, mac, l.Attrs().Index)
+}
+
+func (k *LinuxKernel) removePort(x PortEntry) error {
+	p := k.FastPath()
+	if p == nil {
+		return nil
+	}
+	mac, err := net.ParseMAC(x.MAC)
+	if err != nil {
+		return err
+	}
+	c, err := k.conn(x.NS)
+	if err != nil {
+		return err // a namespace that is gone: Observe prunes its entries
+	}
+	ck, err := k.cookie(c)
+	if err != nil {
+		return err
+	}
+	return p.DeletePort(ck, mac)
+}
+
+// fastObservation is what Observe gathers for the fast path across
+// namespaces: the cookies of those it saw, and each router's links by
+// index, for its forwarding entries.
+type fastObservation struct {
+	live    map[uint64]bool
+	routers map[string]fastRouter
+}
+
+type fastRouter struct {
+	cookie  uint64
+	byIndex map[int]string
+}
+
+// observeFast reports the programs on the veths of namespace name. A
+// program of an earlier process is adopted when it is this process's own
+// (so a restarted daemon changes nothing), and reported as FastStale when
+// it is not.
+func (k *LinuxKernel) observeFast(hc *HostConfig, name string, c *nsConn, links []netlink.Link, obs *fastObservation) error {
+	p := k.FastPath()
+	byIndex := map[int]string{}
+	for _, l := range links {
+		a := l.Attrs()
+		byIndex[a.Index] = a.Name
+		if l.Type() != "veth" {
+			continue
+		}
+		kind, id, err := fastpath.Attached(c.nl, a.Index)
+		if err != nil {
+			return fmt.Errorf("tc filters of %s: %w", a.Name, err)
+		}
+		if kind == "" {
+			continue
+		}
+		it := TCProgram{NS: name, Dev: a.Name, Kind: string(kind)}
+		if p == nil {
+			it.Kind = FastStale
+		} else if mine, err := p.ID(kind); err != nil || mine != id {
+			adopted, err := p.Adopt(kind, id)
+			if err != nil {
+				k.log.Warn("fast path: cannot adopt an earlier program", "ns", name, "dev", a.Name, "err", err)
+			}
+			if !adopted {
+				it.Kind = FastStale
+			}
+		}
+		hc.Add("", it)
+	}
+	if p == nil {
+		return nil
+	}
+	ck, err := k.cookie(c)
+	if err != nil {
+		return err
+	}
+	obs.live[ck] = true
+	if strings.Contains(name, "-vpc-") {
+		obs.routers[name] = fastRouter{cookie: ck, byIndex: byIndex}
+	}
+	return nil
+}
+
+// finishFast reports the routers' forwarding entries, once every program
+// has been seen (and maybe adopted, with its maps), and forgets entries of
+// namespaces that are gone.
+func (k *LinuxKernel) finishFast(hc *HostConfig, obs *fastObservation) error {
+	p := k.FastPath()
+	if p == nil {
+		return nil
+	}
+	for name, r := range obs.routers {
+		ports, err := p.Ports(r.cookie)
+		if err != nil {
+			return err
+		}
+		for mac, idx := range ports {
+			hc.Add("", PortEntry{NS: name, MAC: mac, Port: r.byIndex[idx]})
+		}
+	}
+	return p.Prune(obs.live)
+}

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//
+// Isthmus's fast path: two tc ingress programs that let packets of
+// established flows skip the IP stacks of the namespaces in the middle of
+// a path, the way the kernel's own flowtables do (Isthmus cannot count on
+// CONFIG_NF_FLOW_TABLE). Everything that is not a plain case returns
+// TC_ACT_OK and takes the ordinary path, so the programs only ever
+// shorten what the ordinary path would have done.
+//
+// isthmus_port runs on the ports of a VPC router's subnet bridges. A
+// unicast IPv4 frame to the MAC address of another network interface of
+// the same router is handed straight to that interface's namespace
+// (bpf_redirect_peer), as the bridge would have forwarded it.
+//
+// isthmus_nat runs on the links of the namespaces that translate
+// PrivateLink flows (an interface endpoint's, a load balancer node's).
+// A TCP segment of an established flow that conntrack already translates
+// (no SYN, FIN or RST: those keep conntrack's view of the flow current)
+// gets conntrack's translation, a decremented TTL and the MAC addresses
+// of the next hop, and goes straight into the next namespace.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+
+#include "bpf_endian.h"
+#include "bpf_helpers.h"
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+// The parts of the kernel's conntrack structures the program reads. The
+// compiler records each access for CO-RE, so the loader relocates the
+// offsets against the running kernel's BTF.
+union nf_inet_addr {
+	__u32 all[4];
+	__be32 ip;
+} __attribute__((preserve_access_index));
+
+struct nf_conntrack_tuple {
+	struct {
+		union nf_inet_addr u3;
+		union {
+			__be16 all;
+		} u;
+	} src;
+	struct {
+		union nf_inet_addr u3;
+		union {
+			__be16 all;
+		} u;
+	} dst;
+} __attribute__((preserve_access_index));
+
+struct nf_conntrack_tuple_hash {
+	struct nf_conntrack_tuple tuple;
+} __attribute__((preserve_access_index));
+
+struct ip_ct_tcp {
+	__u8 state;
+} __attribute__((preserve_access_index));
+
+union nf_conntrack_proto {
+	struct ip_ct_tcp tcp;
+} __attribute__((preserve_access_index));
+
+struct nf_conn {
+	__u32 timeout;
+	struct nf_conntrack_tuple_hash tuplehash[2];
+	unsigned long status;
+	union nf_conntrack_proto proto;
+} __attribute__((preserve_access_index));
+
+// The namespace a packet is in, read from its device: the cookie is what
+// SO_NETNS_COOKIE reports to the loader for the same namespace.
+// (bpf_get_netns_cookie would answer for the packet's socket, and a
+// forwarded packet has none.)
+struct net {
+	__u64 net_cookie;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct net_device {
+	possible_net_t nd_net;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct net_device *dev;
+} __attribute__((preserve_access_index));
+
+extern void *bpf_cast_to_kern_ctx(void *ctx) __ksym;
+
+static __always_inline __u64 netns_cookie(struct __sk_buff *skb)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	return kskb->dev->nd_net.net->net_cookie;
+}
+
+struct bpf_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u16 ct_zone_id;
+	__u8 ct_zone_dir;
+	__u8 reserved[3];
+};
+
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb, struct bpf_sock_tuple *tuple,
+					 __u32 tuple__sz, struct bpf_ct_opts *opts,
+					 __u32 opts__sz) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+extern int bpf_ct_change_timeout(struct nf_conn *ct, __u32 timeout) __ksym;
+
+#define IPS_ASSURED (1 << 2)
+#define IPS_CONFIRMED (1 << 3)
+#define IPS_SRC_NAT (1 << 4)
+#define IPS_DST_NAT (1 << 5)
+#define IPS_DYING (1 << 9)
+#define TCP_CONNTRACK_ESTABLISHED 3
+
+// conntrack's default timeout of an established TCP flow (5 days), which
+// the program renews since conntrack no longer sees the flow's segments:
+// when less than RENEW_JIFFIES of it is left, which is a day at HZ=100 and
+// 2.4 hours at HZ=1000. Renewing on every segment would write to the
+// conntrack entry from both directions' CPUs and bounce its cache line.
+#define TCP_ESTABLISHED_TIMEOUT_MS (5U * 24 * 3600 * 1000)
+#define RENEW_JIFFIES (24U * 3600 * 100)
+
+#define IP_OFF ETH_HLEN
+#define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))
+#define IP_TTL_OFF (IP_OFF + offsetof(struct iphdr, ttl))
+#define IP_SRC_OFF (IP_OFF + offsetof(struct iphdr, saddr))
+#define IP_DST_OFF (IP_OFF + offsetof(struct iphdr, daddr))
+#define TCP_OFF (IP_OFF + sizeof(struct iphdr))
+#define TCP_CSUM_OFF (TCP_OFF + offsetof(struct tcphdr, check))
+#define TCP_SPORT_OFF (TCP_OFF + offsetof(struct tcphdr, source))
+#define TCP_DPORT_OFF (TCP_OFF + offsetof(struct tcphdr, dest))
+
+// A router's forwarding database: the MAC address of a network
+// interface, with the cookie of the router's namespace, to the ifindex of
+// its port there.
+struct fdb_key {
+	__u64 netns;
+	__u8 mac[ETH_ALEN];
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fdb_key);
+	__type(value, __u32);
+} fdb SEC(".maps");
+
+// What the NAT program carried, per namespace and pair of links (in,
+// out): the ordinary path's counters (nftables rules) do not see these
+// packets, and package metrics adds them to theirs.
+struct dev_key {
+	__u64 netns;
+	__u32 in;
+	__u32 out;
+};
+
+struct dev_stats {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct dev_key);
+	__type(value, struct dev_stats);
+} stats SEC(".maps");
+
+static __always_inline void count(struct __sk_buff *skb, __u32 out)
+{
+	struct dev_key k = {.netns = netns_cookie(skb), .in = skb->ifindex, .out = out};
+	struct dev_stats *s = bpf_map_lookup_elem(&stats, &k);
+	if (s) {
+		s->packets++;
+		s->bytes += skb->len;
+		return;
+	}
+	struct dev_stats n = {.packets = 1, .bytes = skb->len};
+	bpf_map_update_elem(&stats, &k, &n, BPF_NOEXIST);
+}
+
+SEC("tc")
+int isthmus_port(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > end)
+		return TC_ACT_OK;
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || (eth->h_dest[0] & 1))
+		return TC_ACT_OK;
+	struct fdb_key k = {.netns = netns_cookie(skb)};
+	__builtin_memcpy(k.mac, eth->h_dest, ETH_ALEN);
+	__u32 *port = bpf_map_lookup_elem(&fdb, &k);
+	if (!port || *port == skb->ifindex)
+		return TC_ACT_OK;
+	return bpf_redirect_peer(*port, 0);
+}
+
+SEC("tc")
+int isthmus_nat(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(ip + 1);
+
+	if ((void *)(tcp + 1) > end)
+		return TC_ACT_OK;
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+		return TC_ACT_OK;
+	if ((ip->frag_off & bpf_htons(0x3fff)) || ip->ttl <= 1)
+		return TC_ACT_OK;
+	if (tcp->syn || tcp->fin || tcp->rst)
+		return TC_ACT_OK;
+
+	struct bpf_sock_tuple t = {};
+	t.ipv4.saddr = ip->saddr;
+	t.ipv4.daddr = ip->daddr;
+	t.ipv4.sport = tcp->source;
+	t.ipv4.dport = tcp->dest;
+	__u16 ttlproto = *(__u16 *)&ip->ttl;
+	__u16 tot_len = ip->tot_len;
+	__u8 tos = ip->tos;
+
+	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
+	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+	if (!ct)
+		return TC_ACT_OK;
+	unsigned long status = ct->status;
+	int ok = (status & (IPS_SRC_NAT | IPS_DST_NAT)) && (status & IPS_ASSURED) &&
+		 (status & IPS_CONFIRMED) && !(status & IPS_DYING) &&
+		 ct->proto.tcp.state == TCP_CONNTRACK_ESTABLISHED;
+	// Which way the segment goes: the other direction's tuple, read
+	// backwards, is what the segment becomes.
+	int reply = !(ct->tuplehash[0].tuple.src.u3.ip == t.ipv4.saddr &&
+		      ct->tuplehash[0].tuple.src.u.all == t.ipv4.sport &&
+		      ct->tuplehash[0].tuple.dst.u3.ip == t.ipv4.daddr &&
+		      ct->tuplehash[0].tuple.dst.u.all == t.ipv4.dport);
+	struct nf_conntrack_tuple *o = reply ? &ct->tuplehash[0].tuple : &ct->tuplehash[1].tuple;
+	__be32 saddr = o->dst.u3.ip, daddr = o->src.u3.ip;
+	__be16 sport = o->dst.u.all, dport = o->src.u.all;
+	if (ok && (__s32)(ct->timeout - (__u32)bpf_jiffies64()) < (__s32)RENEW_JIFFIES)
+		bpf_ct_change_timeout(ct, TCP_ESTABLISHED_TIMEOUT_MS);
+	bpf_ct_release(ct);
+	if (!ok)
+		return TC_ACT_OK;
+
+	struct bpf_fib_lookup fib = {
+		.family = 2, // AF_INET
+		.tos = tos,
+		.l4_protocol = IPPROTO_TCP,
+		.sport = sport,
+		.dport = dport,
+		.ifindex = skb->ifindex,
+		.ipv4_src = saddr,
+		.ipv4_dst = daddr,
+	};
+	// tot_len left 0: the helper then checks the skb against the
+	// output device's MTU as forwarding would, GSO included.
+	(void)tot_len;
+	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return TC_ACT_OK;
+
+	count(skb, fib.ifindex);
+
+	// Checksums first (they read the old values), then the fields.
+	if (t.ipv4.saddr != saddr) {
+		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.saddr, saddr, BPF_F_PSEUDO_HDR | 4);
+		bpf_l3_csum_replace(skb, IP_CSUM_OFF, t.ipv4.saddr, saddr, 4);
+		bpf_skb_store_bytes(skb, IP_SRC_OFF, &saddr, 4, 0);
+	}
+	if (t.ipv4.daddr != daddr) {
+		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.daddr, daddr, BPF_F_PSEUDO_HDR | 4);
+		bpf_l3_csum_replace(skb, IP_CSUM_OFF, t.ipv4.daddr, daddr, 4);
+		bpf_skb_store_bytes(skb, IP_DST_OFF, &daddr, 4, 0);
+	}
+	if (t.ipv4.sport != sport) {
+		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.sport, sport, 2);
+		bpf_skb_store_bytes(skb, TCP_SPORT_OFF, &sport, 2, 0);
+	}
+	if (t.ipv4.dport != dport) {
+		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.dport, dport, 2);
+		bpf_skb_store_bytes(skb, TCP_DPORT_OFF, &dport, 2, 0);
+	}
+	// TTL: the first byte of the 16-bit word it shares with the protocol.
+	__u16 ttlproto2 = ttlproto;
+	((__u8 *)&ttlproto2)[0]--;
+	bpf_l3_csum_replace(skb, IP_CSUM_OFF, ttlproto, ttlproto2, 2);
+	bpf_skb_store_bytes(skb, IP_TTL_OFF, &ttlproto2, 2, 0);
+	bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0);
+	bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0);
+	return bpf_redirect_peer(fib.ifindex, 0);
+}

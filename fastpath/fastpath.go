@@ -1,0 +1,434 @@
+//go:build linux
+
+// Package fastpath loads Isthmus's tc programs (bpf/fastpath.c) and
+// attaches them to links in other namespaces. The programs shorten the
+// path of packets that the namespaces' ordinary stacks would forward
+// anyway: a VPC router's subnet bridge hands a frame for another
+// interface of the same router straight to that interface's namespace,
+// and the namespaces that translate PrivateLink flows send the segments
+// of established, translated TCP flows straight into the next namespace,
+// with conntrack's translation. Anything else goes the ordinary way, so
+// the fast path never decides what may pass; nftables and conntrack do.
+//
+// The programs are attached as cls_bpf filters of a clsact qdisc, which
+// the kernel keeps when the process that attached them ends: a daemon
+// killed with kill -9 leaves the fast path working, and the next one
+// attaches its own programs in their place.
+package fastpath
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Kind names one of the programs.
+type Kind string
+
+const (
+	// Port is the program of a VPC router's bridge ports.
+	Port Kind = "isthmus_port"
+	// NAT is the program of the links of a translating namespace.
+	NAT Kind = "isthmus_nat"
+)
+
+// filterHandle and filterPrio identify Isthmus's filter on a link's
+// ingress, so that attaching again replaces it.
+const (
+	filterHandle = 0x1573
+	filterPrio   = 1
+)
+
+// Programs is the loaded collection: both programs and their maps. One
+// per process is enough: the maps are keyed by namespace.
+type Programs struct {
+	mu    sync.RWMutex // Adopt swaps what follows
+	progs map[Kind]*ebpf.Program
+	maps  map[string]*ebpf.Map // by name: fdb, stats
+	// What Adopt took over from an earlier process.
+	adoptedProgs map[Kind]bool
+	adoptedMaps  map[string]bool
+}
+
+// Load loads the programs into the kernel. It fails where the kernel
+// lacks what they need (BPF, BTF, conntrack's kfuncs, bpf_redirect_peer)
+// or the process may not load them; Isthmus then runs without the fast
+// path.
+func Load() (*Programs, error) {
+	var objs fastpathObjects
+	if err := loadFastpathObjects(&objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("fastpath: the kernel refused the programs: %w", err)
+		}
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	return &Programs{
+		progs:        map[Kind]*ebpf.Program{Port: objs.IsthmusPort, NAT: objs.IsthmusNat},
+		maps:         map[string]*ebpf.Map{fastpathMapFdb: objs.Fdb, fastpathMapStats: objs.Stats},
+		adoptedProgs: map[Kind]bool{},
+		adoptedMaps:  map[string]bool{},
+	}, nil
+}
+
+// Close releases the process's references to the programs and maps.
+// Attached filters keep them alive in the kernel.
+func (p *Programs) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, prog := range p.progs {
+		errs = append(errs, prog.Close())
+	}
+	for _, m := range p.maps {
+		errs = append(errs, m.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Programs) prog(k Kind) (*ebpf.Program, error) {
+	if prog := p.progs[k]; prog != nil {
+		return prog, nil
+	}
+	return nil, fmt.Errorf("fastpath: no program %q", k)
+}
+
+// Adopt takes over program k with kernel id, which an earlier process
+// (a daemon that was killed, say) attached, when it is the same program
+// as this process's: from then on p uses that program and its maps, with
+// what they hold, so a restarted daemon finds everything in place and
+// changes nothing. It reports whether it adopted the program; one that
+// differs (another version of Isthmus), or whose maps are not the ones p
+// adopted before, is left for Attach to replace.
+func (p *Programs) Adopt(k Kind, id int) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	mine, err := p.prog(k)
+	if err != nil || p.adoptedProgs[k] {
+		return false, err // one program of a kind: the first one found
+	}
+	theirs, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+	if err != nil {
+		return false, fmt.Errorf("fastpath: program %d: %w", id, err)
+	}
+	taken := map[string]*ebpf.Map{} // their maps that p takes over
+	keep := false
+	defer func() {
+		if !keep {
+			theirs.Close()
+			for _, m := range taken {
+				m.Close()
+			}
+		}
+	}()
+	mi, err := mine.Info()
+	if err != nil {
+		return false, err
+	}
+	ti, err := theirs.Info()
+	if err != nil {
+		return false, err
+	}
+	ids, ok := ti.MapIDs()
+	if mi.Tag != ti.Tag || !ok {
+		return false, nil
+	}
+	for _, mid := range ids {
+		m, err := ebpf.NewMapFromID(mid)
+		if err != nil {
+			return false, fmt.Errorf("fastpath: map %d: %w", mid, err)
+		}
+		info, err := m.Info()
+		if err != nil || p.maps[info.Name] == nil {
+			m.Close()
+			return false, err
+		}
+		if p.adoptedMaps[info.Name] {
+			same := sameMap(m, p.maps[info.Name])
+			m.Close()
+			if !same {
+				return false, nil
+			}
+			continue
+		}
+		taken[info.Name] = m
+	}
+	if len(taken) > 0 {
+		// Programs of p's own that use a map being taken over are loaded
+		// again, to use it instead.
+		spec, err := loadFastpath()
+		if err != nil {
+			return false, err
+		}
+		repl := map[string]*ebpf.Map{}
+		for name, m := range p.maps {
+			repl[name] = m
+		}
+		for name, m := range taken {
+			repl[name] = m
+		}
+		var objs fastpathPrograms
+		if err := spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
+			return false, fmt.Errorf("fastpath: loading with adopted maps: %w", err)
+		}
+		fresh := map[Kind]*ebpf.Program{Port: objs.IsthmusPort, NAT: objs.IsthmusNat}
+		for kind, prog := range fresh {
+			if p.adoptedProgs[kind] || kind == k {
+				prog.Close()
+				continue
+			}
+			p.progs[kind].Close()
+			p.progs[kind] = prog
+		}
+		for name, m := range taken {
+			p.maps[name].Close()
+			p.maps[name] = m
+			p.adoptedMaps[name] = true
+		}
+	}
+	keep = true
+	p.progs[k].Close()
+	p.progs[k] = theirs
+	p.adoptedProgs[k] = true
+	return true, nil
+}
+
+func sameMap(a, b *ebpf.Map) bool {
+	ai, err1 := a.Info()
+	bi, err2 := b.Info()
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	aid, ok1 := ai.ID()
+	bid, ok2 := bi.ID()
+	return ok1 && ok2 && aid == bid
+}
+
+// Attach puts program k on the ingress of link (an index in h's
+// namespace), replacing what Isthmus attached there before, this
+// process or an earlier one.
+func (p *Programs) Attach(h *netlink.Handle, link int, k Kind) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	prog, err := p.prog(k)
+	if err != nil {
+		return err
+	}
+	q := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{
+			LinkIndex: link,
+			Handle:    netlink.MakeHandle(0xffff, 0),
+			Parent:    netlink.HANDLE_CLSACT,
+		},
+		QdiscType: "clsact",
+	}
+	if err := h.QdiscReplace(q); err != nil {
+		return fmt.Errorf("fastpath: clsact on link %d: %w", link, err)
+	}
+	f := &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{
+			LinkIndex: link,
+			Parent:    netlink.HANDLE_MIN_INGRESS,
+			Handle:    filterHandle,
+			Priority:  filterPrio,
+			Protocol:  unix.ETH_P_ALL,
+		},
+		Fd:           prog.FD(),
+		Name:         string(k),
+		DirectAction: true,
+	}
+	if err := h.FilterReplace(f); err != nil {
+		return fmt.Errorf("fastpath: %s on link %d: %w", k, link, err)
+	}
+	return nil
+}
+
+// Attached reports the program Isthmus attached to link's ingress: its
+// name (a Kind, "" for none) and its id, which says which process loaded
+// it (see ID).
+func Attached(h *netlink.Handle, link int) (Kind, int, error) {
+	fs, err := h.FilterList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: link}}, netlink.HANDLE_MIN_INGRESS)
+	if err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return "", 0, nil // no clsact qdisc
+		}
+		return "", 0, err
+	}
+	for _, f := range fs {
+		if bf, ok := f.(*netlink.BpfFilter); ok && bf.Handle == filterHandle {
+			return Kind(bf.Name), bf.Id, nil
+		}
+	}
+	return "", 0, nil
+}
+
+// ID is the kernel's id of program k as this process loaded it.
+func (p *Programs) ID(k Kind) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	prog, err := p.prog(k)
+	if err != nil {
+		return 0, err
+	}
+	info, err := prog.Info()
+	if err != nil {
+		return 0, err
+	}
+	id, ok := info.ID()
+	if !ok {
+		return 0, errors.New("fastpath: the kernel reports no program ids")
+	}
+	return int(id), nil
+}
+
+// Detach removes Isthmus's program from link's ingress, with the clsact
+// qdisc. A link without it is not an error.
+func Detach(h *netlink.Handle, link int) error {
+	q := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+	if err := h.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("fastpath: detach from link %d: %w", link, err)
+	}
+	return nil
+}
+
+// SetPort records that, in the router namespace whose cookie is netns, the
+// interface with hardware address mac sits behind port (an ifindex there).
+func (p *Programs) SetPort(netns uint64, mac net.HardwareAddr, port int) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	k, err := fdbKey(netns, mac)
+	if err != nil {
+		return err
+	}
+	return p.maps[fastpathMapFdb].Put(k, uint32(port))
+}
+
+// DeletePort forgets what SetPort recorded; forgetting nothing is not an
+// error.
+func (p *Programs) DeletePort(netns uint64, mac net.HardwareAddr) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	k, err := fdbKey(netns, mac)
+	if err != nil {
+		return err
+	}
+	if err := p.maps[fastpathMapFdb].Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Ports lists what the forwarding database holds for the namespace whose
+// cookie is netns: hardware address to port.
+func (p *Programs) Ports(netns uint64) (map[string]int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := map[string]int{}
+	var k fastpathFdbKey
+	var v uint32
+	it := p.maps[fastpathMapFdb].Iterate()
+	for it.Next(&k, &v) {
+		if k.Netns == netns {
+			out[net.HardwareAddr(k.Mac[:]).String()] = int(v)
+		}
+	}
+	return out, it.Err()
+}
+
+func fdbKey(netns uint64, mac net.HardwareAddr) (fastpathFdbKey, error) {
+	k := fastpathFdbKey{Netns: netns}
+	if len(mac) != len(k.Mac) {
+		return k, fmt.Errorf("fastpath: %q is not an Ethernet address", mac)
+	}
+	copy(k.Mac[:], mac)
+	return k, nil
+}
+
+// Prune forgets every forwarding entry and counter of a namespace whose
+// cookie live does not hold: namespaces that are gone (cookies are never
+// reused).
+func (p *Programs) Prune(live map[uint64]bool) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if err := prune(p.maps[fastpathMapFdb], func(k fastpathFdbKey) bool { return !live[k.Netns] }); err != nil {
+		return err
+	}
+	return prune(p.maps[fastpathMapStats], func(k fastpathDevKey) bool { return !live[k.Netns] })
+}
+
+// prune deletes the keys of m that dead picks.
+func prune[K any](m *ebpf.Map, dead func(K) bool) error {
+	var gone []K
+	var prev any // nil: the first key
+	for {
+		var k K
+		err := m.NextKey(prev, &k)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if dead(k) {
+			gone = append(gone, k)
+		}
+		prev = k
+	}
+	for _, k := range gone {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stats are what the fast path carried in through one link.
+type Stats struct {
+	Packets, Bytes uint64
+}
+
+// Stats sums, over every CPU, what the NAT program carried in through
+// link in and out through link out (ifindexes) of the namespace whose
+// cookie is netns.
+func (p *Programs) Stats(netns uint64, in, out int) (Stats, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var per []fastpathDevStats
+	err := p.maps[fastpathMapStats].Lookup(fastpathDevKey{Netns: netns, In: uint32(in), Out: uint32(out)}, &per)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return Stats{}, nil
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+	var s Stats
+	for _, c := range per {
+		s.Packets += c.Packets
+		s.Bytes += c.Bytes
+	}
+	return s, nil
+}
+
+// Cookie is the cookie of the namespace the calling thread is in (the
+// kernel's SO_NETNS_COOKIE, what bpf_get_netns_cookie returns to the
+// programs). Call it inside netns.Do.
+func Cookie() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	v, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return 0, fmt.Errorf("fastpath: SO_NETNS_COOKIE: %w", err)
+	}
+	return v, nil
+}
