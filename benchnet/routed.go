@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/isthmusnet/isthmus/dataplane"
 	"github.com/isthmusnet/isthmus/netns"
 )
 
@@ -24,6 +25,10 @@ import (
 //	              srv  10.201.2.1/24 (peer of the server's eth0)
 //	              net.ipv4.ip_forward=1
 //	<prefix>-srv  eth0 10.201.2.2/24, default via 10.201.2.1
+//
+// Its veths get the segment size Isthmus gives its own
+// (dataplane.BigTCP), so that the paths differ only in what lies between
+// client and server.
 //
 // The direct path connects from the client to ServerIP; HAProxy listens
 // on RouterIP in the router namespace.
@@ -87,6 +92,18 @@ func NewRouted(prefix string) (r *Routed, err error) {
 		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: leg.routerDev}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(other.fd))}
 		if err := rt.nl.LinkAdd(v); err != nil {
 			return nil, fmt.Errorf("netns %s: adding veth %s: %w", r.Router, leg.routerDev, err)
+		}
+		// The links Isthmus makes: the same segment sizes on both sides
+		// of the comparison.
+		for _, end := range []struct {
+			h    *nsLink
+			name string
+		}{{rt, leg.routerDev}, {other, "eth0"}} {
+			l, err := end.h.nl.LinkByName(end.name)
+			if err != nil {
+				return nil, err
+			}
+			dataplane.BigTCP(end.h.nl, l)
 		}
 		if err := rt.addr(leg.routerDev, netip.PrefixFrom(leg.routerIP, 24)); err != nil {
 			return nil, err

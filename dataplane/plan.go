@@ -61,7 +61,8 @@ const tableBase = 0x10000000
 // IPv6 is disabled in every namespace: Isthmus's VPCs are IPv4-only, and so
 // no link-local address or router solicitation appears that the API does
 // not know of. MTUs are left at the kernel's default (1500 for veths and
-// bridges); AWS's 9001 jumbo frames buy nothing on one host.
+// bridges); AWS's 9001 jumbo frames buy nothing on one host. The kernel
+// side makes veths with 192 KiB TCP segments (BigTCP), which does.
 //
 // Per network load balancer node and per available interface endpoint,
 // the PrivateLink data path: transit links, NAT tables and forwarding

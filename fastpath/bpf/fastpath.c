@@ -133,14 +133,8 @@ extern int bpf_ct_change_timeout(struct nf_conn *ct, __u32 timeout) __ksym;
 #define RENEW_JIFFIES (24U * 3600 * 100)
 
 #define IP_OFF ETH_HLEN
-#define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))
-#define IP_TTL_OFF (IP_OFF + offsetof(struct iphdr, ttl))
-#define IP_SRC_OFF (IP_OFF + offsetof(struct iphdr, saddr))
-#define IP_DST_OFF (IP_OFF + offsetof(struct iphdr, daddr))
 #define TCP_OFF (IP_OFF + sizeof(struct iphdr))
 #define TCP_CSUM_OFF (TCP_OFF + offsetof(struct tcphdr, check))
-#define TCP_SPORT_OFF (TCP_OFF + offsetof(struct tcphdr, source))
-#define TCP_DPORT_OFF (TCP_OFF + offsetof(struct tcphdr, dest))
 
 // A router's forwarding database: the MAC address of a network
 // interface, with the cookie of the router's namespace, to the ifindex of
@@ -211,6 +205,13 @@ int isthmus_port(struct __sk_buff *skb)
 	return bpf_redirect_peer(*port, 0);
 }
 
+// csum_replace16 adds to a ones' complement sum the change of one 16-bit
+// word from old to new.
+static __always_inline __u32 csum_replace16(__u32 sum, __u16 old, __u16 new)
+{
+	return sum + (__u16)~old + new;
+}
+
 SEC("tc")
 int isthmus_nat(struct __sk_buff *skb)
 {
@@ -235,7 +236,6 @@ int isthmus_nat(struct __sk_buff *skb)
 	t.ipv4.sport = tcp->source;
 	t.ipv4.dport = tcp->dest;
 	__u16 ttlproto = *(__u16 *)&ip->ttl;
-	__u16 tot_len = ip->tot_len;
 	__u8 tos = ip->tos;
 
 	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
@@ -273,37 +273,51 @@ int isthmus_nat(struct __sk_buff *skb)
 	};
 	// tot_len left 0: the helper then checks the skb against the
 	// output device's MTU as forwarding would, GSO included.
-	(void)tot_len;
 	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
 		return TC_ACT_OK;
 
 	count(skb, fib.ifindex);
 
-	// Checksums first (they read the old values), then the fields.
-	if (t.ipv4.saddr != saddr) {
+	// The TCP checksum through the helper, which knows whether the
+	// kernel or the device completes it (CHECKSUM_PARTIAL: the field then
+	// holds the pseudo header's sum, so only the addresses go in, not the
+	// ports).
+	if (t.ipv4.saddr != saddr)
 		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.saddr, saddr, BPF_F_PSEUDO_HDR | 4);
-		bpf_l3_csum_replace(skb, IP_CSUM_OFF, t.ipv4.saddr, saddr, 4);
-		bpf_skb_store_bytes(skb, IP_SRC_OFF, &saddr, 4, 0);
-	}
-	if (t.ipv4.daddr != daddr) {
+	if (t.ipv4.daddr != daddr)
 		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.daddr, daddr, BPF_F_PSEUDO_HDR | 4);
-		bpf_l3_csum_replace(skb, IP_CSUM_OFF, t.ipv4.daddr, daddr, 4);
-		bpf_skb_store_bytes(skb, IP_DST_OFF, &daddr, 4, 0);
-	}
-	if (t.ipv4.sport != sport) {
+	if (t.ipv4.sport != sport)
 		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.sport, sport, 2);
-		bpf_skb_store_bytes(skb, TCP_SPORT_OFF, &sport, 2, 0);
-	}
-	if (t.ipv4.dport != dport) {
+	if (t.ipv4.dport != dport)
 		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.dport, dport, 2);
-		bpf_skb_store_bytes(skb, TCP_DPORT_OFF, &dport, 2, 0);
-	}
-	// TTL: the first byte of the 16-bit word it shares with the protocol.
+
+	// The rest in place (the helpers moved the data: look again).
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = (void *)(eth + 1);
+	tcp = (void *)(ip + 1);
+	if ((void *)(tcp + 1) > end)
+		return TC_ACT_SHOT;
+	// The IP header checksum, updated for the words that change
+	// (RFC 1624): both addresses and the TTL.
 	__u16 ttlproto2 = ttlproto;
 	((__u8 *)&ttlproto2)[0]--;
-	bpf_l3_csum_replace(skb, IP_CSUM_OFF, ttlproto, ttlproto2, 2);
-	bpf_skb_store_bytes(skb, IP_TTL_OFF, &ttlproto2, 2, 0);
-	bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0);
-	bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0);
+	__u32 sum = (__u16)~ip->check;
+	sum = csum_replace16(sum, t.ipv4.saddr, saddr);
+	sum = csum_replace16(sum, t.ipv4.saddr >> 16, saddr >> 16);
+	sum = csum_replace16(sum, t.ipv4.daddr, daddr);
+	sum = csum_replace16(sum, t.ipv4.daddr >> 16, daddr >> 16);
+	sum = csum_replace16(sum, ttlproto, ttlproto2);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->check = (__u16)~sum;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+	ip->ttl--;
+	tcp->source = sport;
+	tcp->dest = dport;
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 	return bpf_redirect_peer(fib.ifindex, 0);
 }
