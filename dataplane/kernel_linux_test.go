@@ -40,10 +40,33 @@ func privileged(t testing.TB) (*LinuxKernel, string) {
 	return k, prefix
 }
 
+// fastPath loads the fast path into k, as the daemon does, and reports
+// whether it runs: where the kernel refuses it the tests run without,
+// except under ISTHMUS_TEST_STRICT, where that fails.
+func fastPath(t testing.TB, k *LinuxKernel) bool {
+	t.Helper()
+	if k.FastPath() != nil {
+		return true
+	}
+	if err := k.EnableFastPath(); err != nil {
+		if testenv.Strict() {
+			t.Fatalf("the fast path: %v", err)
+		}
+		t.Logf("running without the fast path: %v", err)
+		return false
+	}
+	return true
+}
+
 func TestLinuxObserveIsThePlan(t *testing.T) {
 	k, prefix := privileged(t)
-	for _, name := range []string{"same-cidr-two-vpcs", "route-tables", "security-groups", "one-interface", "privatelink"} {
-		want := Plan(planCases()[name], PlanOptions{Prefix: prefix})
+	fast := fastPath(t, k)
+	for _, name := range []string{"same-cidr-two-vpcs", "route-tables", "security-groups", "one-interface", "privatelink", "privatelink-fastpath"} {
+		fp := strings.HasSuffix(name, "-fastpath")
+		if fp && !fast {
+			continue
+		}
+		want := Plan(planCases()[name], PlanOptions{Prefix: prefix, FastPath: fp})
 		a := NewApplier(k, prefix)
 		if _, err := a.Observe(); err != nil {
 			t.Fatal(err)

@@ -97,13 +97,21 @@ type world struct {
 	k      *LinuxKernel
 	prefix string
 	r      *Reconciler
+	fast   bool // the reconciler plans the fast path
 }
 
-func newWorld(t testing.TB) *world {
+// newWorld starts a reconciler on a fresh prefix, with the fast path as
+// the daemon runs it.
+func newWorld(t testing.TB) *world { return newWorldFast(t, true) }
+
+// newWorldFast starts a reconciler on a fresh prefix, with the fast path
+// or without it.
+func newWorldFast(t testing.TB, fast bool) *world {
 	k, prefix := privileged(t)
 	c := newCloud(t)
 	w := &world{t: t, c: c, k: k, prefix: prefix}
-	w.r = start(t, c, k, Options{Prefix: prefix})
+	w.fast = fast && fastPath(t, k)
+	w.r = start(t, c, k, Options{Prefix: prefix, FastPath: w.fast})
 	return w
 }
 
@@ -384,7 +392,7 @@ func TestRestartKeepsEstablishedConnections(t *testing.T) {
 	server := must[*core.NetworkInterface](t)(c.CreateNetworkInterface(owner, core.CreateNetworkInterfaceInput{SubnetID: s1.ID, PrivateIP: "10.4.1.10"}))
 	client := must[*core.NetworkInterface](t)(c.CreateNetworkInterface(owner, core.CreateNetworkInterfaceInput{SubnetID: s2.ID, PrivateIP: "10.4.2.10"}))
 
-	first, err := New(c, k, nil, Options{Prefix: prefix, Debounce: time.Millisecond})
+	first, err := New(c, k, nil, Options{Prefix: prefix, Debounce: time.Millisecond, FastPath: fastPath(t, k)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +433,7 @@ func TestRestartKeepsEstablishedConnections(t *testing.T) {
 	}
 	k2 := NewLinuxKernel(nil)
 	defer k2.Close()
-	second := start(t, c, k2, Options{Prefix: prefix})
+	second := start(t, c, k2, Options{Prefix: prefix, FastPath: fastPath(t, k2)})
 	settle(t, second, c)
 	if ops := second.Stats().Ops; ops != 0 {
 		t.Fatalf("the restarted reconciler did %d operations", ops)

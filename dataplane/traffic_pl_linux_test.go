@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/isthmusnet/isthmus/core"
+	"github.com/isthmusnet/isthmus/fastpath"
 	"github.com/isthmusnet/isthmus/health"
 	"github.com/isthmusnet/isthmus/netns"
 )
@@ -91,8 +92,8 @@ type plWorld struct {
 	lbIP, epIP          string
 }
 
-func newPLWorld(t *testing.T) *plWorld {
-	w := &plWorld{world: newWorld(t)}
+func newPLWorld(t *testing.T, fast bool) *plWorld {
+	w := &plWorld{world: newWorldFast(t, fast)}
 	c := w.c
 	w.pVpc = w.vpc("10.0.0.0/16")
 	w.pSub = must[*core.Subnet](t)(c.CreateSubnet(owner, core.CreateSubnetInput{VpcID: w.pVpc.ID, CidrBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a"}))
@@ -168,8 +169,15 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
+// TestPrivateLinkTraffic runs with the fast path, as the daemon does, and
+// without it: established flows then take the namespaces' ordinary stacks.
 func TestPrivateLinkTraffic(t *testing.T) {
-	w := newPLWorld(t)
+	t.Run("fastpath", func(t *testing.T) { testPrivateLinkTraffic(t, true) })
+	t.Run("ordinary", func(t *testing.T) { testPrivateLinkTraffic(t, false) })
+}
+
+func testPrivateLinkTraffic(t *testing.T, fast bool) {
+	w := newPLWorld(t, fast)
 	c := w.c
 	client := w.ns(w.client)
 	epAddr := w.epIP + ":80"
@@ -226,6 +234,25 @@ func TestPrivateLinkTraffic(t *testing.T) {
 	if err := echo(conn, "hello\n"); err != nil {
 		t.Fatal(err)
 	}
+	// With the fast path, the flow's segments skip the endpoint's and the
+	// node's stacks: the NAT program counts them, in both namespaces.
+	lbNS := ENINamespace(w.prefix, w.lb.Zones[0].NetworkInterfaceID)
+	epNS := ENINamespace(w.prefix, w.ep.Subnets[0].ENI)
+	before := []uint64{fastPackets(t, w.k, epNS), fastPackets(t, w.k, lbNS)}
+	for i := range 10 {
+		if err := echo(conn, fmt.Sprintf("echo %d\n", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, ns := range []string{epNS, lbNS} {
+		n := fastPackets(t, w.k, ns) - before[i]
+		if w.fast && n < 20 {
+			t.Errorf("%s: the fast path carried %d packets of 10 echoes, want at least 20 (both ways)", ns, n)
+		}
+		if !w.fast && n != 0 {
+			t.Errorf("%s: without the fast path, %d packets took it", ns, n)
+		}
+	}
 
 	// UDP.
 	uc, err := netns.Dial(client, "udp4", w.epIP+":53", time.Second)
@@ -254,14 +281,12 @@ func TestPrivateLinkTraffic(t *testing.T) {
 	// The provider can open nothing towards the consumer: not from a
 	// target that routes the transit range through the load balancer,
 	// not from the load balancer's own namespace.
-	epNS := ENINamespace(w.prefix, w.ep.Subnets[0].ENI)
 	leak := listenIn(t, epNS, "0.0.0.0:7777")
 	serveName(leak, "leak")
 	serveName(listenIn(t, client, "0.0.0.0:7777"), "consumer-client")
 	if out, err := exec.Command("ip", "-n", w.ns(w.target1), "route", "add", "100.64.0.0/10", "via", w.lbIP).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	lbNS := ENINamespace(w.prefix, w.lb.Zones[0].NetworkInterfaceID)
 	for _, from := range []string{w.ns(w.target1), lbNS} {
 		for _, to := range []string{"100.64.0.0:7777", "100.64.0.1:7777", "10.0.1.20:7777", w.epIP + ":7777"} {
 			if got, err := ask(from, to); err == nil {
@@ -274,7 +299,7 @@ func TestPrivateLinkTraffic(t *testing.T) {
 	w.r.Close()
 	k2 := NewLinuxKernel(nil)
 	defer k2.Close()
-	r2 := start(t, c, k2, Options{Prefix: w.prefix})
+	r2 := start(t, c, k2, Options{Prefix: w.prefix, FastPath: w.fast && fastPath(t, k2)})
 	settle(t, r2, c)
 	if ops := r2.Stats().Ops; ops != 0 {
 		t.Fatalf("the restarted reconciler did %d operations", ops)
@@ -308,7 +333,7 @@ func TestLoadBalancerHealthAndFailover(t *testing.T) {
 	checks := NewHealthChecks(c.SetTargetHealth, HealthOptions{Prefix: prefix, Flusher: k,
 		Checker: health.Options{Jitter: -1, Rand: func() float64 { return 0 }}})
 	t.Cleanup(func() { checks.Close() })
-	r := start(t, c, k, Options{Prefix: prefix, Followers: []Follower{checks}})
+	r := start(t, c, k, Options{Prefix: prefix, Followers: []Follower{checks}, FastPath: fastPath(t, k)})
 	w := &world{t: t, c: c, k: k, prefix: prefix, r: r}
 
 	v := w.vpc("10.0.0.0/16")
@@ -439,7 +464,7 @@ func TestDeregistrationDrains(t *testing.T) {
 	drains := NewDraining(c.EndDraining, k, prefix, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	drains.Poll = 100 * time.Millisecond
 	t.Cleanup(func() { drains.Close() })
-	r := start(t, c, k, Options{Prefix: prefix, Followers: []Follower{drains}})
+	r := start(t, c, k, Options{Prefix: prefix, Followers: []Follower{drains}, FastPath: fastPath(t, k)})
 	w := &world{t: t, c: c, k: k, prefix: prefix, r: r}
 
 	v := w.vpc("10.0.0.0/16")
@@ -558,4 +583,41 @@ func TestDeregistrationDrains(t *testing.T) {
 	if err := echo("after the delay\n"); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
 		t.Fatalf("the drained flow after the delay: %v, want a reset", err)
 	}
+}
+
+// fastPackets is how many packets the fast path's NAT program carried
+// through namespace ns, 0 without the fast path.
+func fastPackets(t *testing.T, k *LinuxKernel, ns string) uint64 {
+	t.Helper()
+	p := k.FastPath()
+	if p == nil {
+		return 0
+	}
+	var cookie uint64
+	var links []int
+	err := netns.DoNamed(ns, func() error {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			return err
+		}
+		for _, i := range ifs {
+			links = append(links, i.Index)
+		}
+		cookie, err = fastpath.Cookie()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, in := range links {
+		for _, out := range links {
+			s, err := p.Stats(cookie, in, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += s.Packets
+		}
+	}
+	return n
 }
