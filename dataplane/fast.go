@@ -19,6 +19,12 @@ package dataplane
 // must not judge their sequence numbers against a window it could not
 // follow. This is what the kernel's own flowtables do for the flows they
 // offload.
+//
+// The programs' maps hold 65,536 entries each: interfaces behind the
+// routers' ports, and (namespace, in, out) link pairs the NAT program
+// counts. Past that, ensuring a PortEntry fails (the reconciler retries and
+// reports it) and such frames take the bridge; nothing is lost but speed.
+// Removing a TCProgram removes its link's clsact qdisc with it.
 
 // TC program kinds, the names of the programs in package fastpath.
 const (
