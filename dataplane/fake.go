@@ -278,6 +278,9 @@ func (k *FakeKernel) check(it Item) error {
 		if _, kind, ok := k.device(x.NS, x.Port); !ok || kind != "veth" {
 			return fmt.Errorf("%s: fdb %s: no such port %s", x.NS, x.MAC, x.Port)
 		}
+		if _, kind, ok := k.device(x.NS, x.Bridge); !ok || kind != KindBridge {
+			return fmt.Errorf("%s: fdb %s: no such bridge %s", x.NS, x.MAC, x.Bridge)
+		}
 	case ResolvConf:
 		if !x.Nameserver.Is4() {
 			return fmt.Errorf("%s: resolv.conf: bad nameserver %s", x.NS, x.Nameserver)

@@ -8,7 +8,8 @@ package dataplane
 //
 //	<prefix>-vpc-…  v<12 hex>  isthmus_port on each interface's bridge port;
 //	                           the router's forwarding database maps each
-//	                           interface's MAC to its port
+//	                           interface's MAC to its port and bridge, and a
+//	                           frame takes the shortcut only within its bridge
 //	<prefix>-eni-…  eth0, tr…  isthmus_nat on every link of an available
 //	                           endpoint's and a load balancer node's
 //	                           namespace (where plan_pl.go translates)
@@ -56,18 +57,20 @@ func (p TCProgram) String() string {
 }
 
 // PortEntry is one entry of a router's forwarding database for the port
-// program: frames to MAC go to the namespace at the other end of Port.
+// program: frames to MAC that come in on a port of Bridge go to the
+// namespace at the other end of Port (a port of Bridge).
 type PortEntry struct {
-	NS   string
-	MAC  string
-	Port string
+	NS     string
+	MAC    string
+	Port   string
+	Bridge string
 }
 
 func (e PortEntry) Key() string       { return "fdb " + e.NS + " " + e.MAC }
 func (e PortEntry) Namespace() string { return e.NS }
 func (PortEntry) phase() int          { return phaseFast }
 func (e PortEntry) String() string {
-	return "# fastpath fdb " + e.NS + ": " + e.MAC + " via " + e.Port
+	return "# fastpath fdb " + e.NS + ": " + e.MAC + " via " + e.Port + " on " + e.Bridge
 }
 
 // addFastNAT puts the NAT program on devs of a translating namespace.

@@ -96,11 +96,15 @@ func (k *LinuxKernel) ensurePort(x PortEntry) error {
 	if err != nil {
 		return err
 	}
+	br, err := c.nl.LinkByName(x.Bridge)
+	if err != nil {
+		return fmt.Errorf("netns %s: bridge %s: %w", x.NS, x.Bridge, err)
+	}
 	ck, err := k.cookie(c)
 	if err != nil {
 		return err
 	}
-	return p.SetPort(ck, mac, l.Attrs().Index)
+	return p.SetPort(ck, mac, fastpath.FDBEntry{Port: l.Attrs().Index, Bridge: br.Attrs().Index})
 }
 
 func (k *LinuxKernel) removePort(x PortEntry) error {
@@ -197,8 +201,8 @@ func (k *LinuxKernel) finishFast(hc *HostConfig, obs *fastObservation) error {
 		if err != nil {
 			return err
 		}
-		for mac, idx := range ports {
-			hc.Add("", PortEntry{NS: name, MAC: mac, Port: r.byIndex[idx]})
+		for mac, e := range ports {
+			hc.Add("", PortEntry{NS: name, MAC: mac, Port: r.byIndex[e.Port], Bridge: r.byIndex[e.Bridge]})
 		}
 	}
 	return p.Prune(obs.live)

@@ -219,7 +219,7 @@ func Plan(top *core.Topology, opts PlanOptions) *HostConfig {
 		sg.plan(hc, n, ns, sp.cidr, sp.vpc.cidr)
 		if opts.FastPath {
 			hc.Add(n.ID, TCProgram{NS: sp.vpc.ns, Dev: peer, Kind: FastPort})
-			hc.Add(n.ID, PortEntry{NS: sp.vpc.ns, MAC: interfaceMAC(n.ID, n.MAC), Port: peer})
+			hc.Add(n.ID, PortEntry{NS: sp.vpc.ns, MAC: interfaceMAC(n.ID, n.MAC), Port: peer, Bridge: sp.bridge})
 		}
 		enis[n.ID] = &eniPlan{n: n, ns: ns, ip: ip, subnet: sp.cidr}
 	}

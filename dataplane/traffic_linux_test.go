@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -242,6 +243,27 @@ func TestSubnetsReachEachOtherThroughTheRouter(t *testing.T) {
 	_, err = dialFrom(w.ns(client), "10.2.0.2:53", 2*time.Second)
 	if !errors.Is(err, unix.ECONNREFUSED) {
 		t.Fatalf("dialing the resolver address: %v, want connection refused", err)
+	}
+
+	// A frame that skips the router, sent from the client's subnet
+	// straight to the server's MAC, goes nowhere: a subnet's bridge
+	// carries only its own frames, and the fast path's shortcut stays
+	// within a bridge. (Between subnets the route tables decide.)
+	sl, err := mustConn(t, w.k, w.ns(server)).LinkByName(ENIDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"route", "add", "10.2.1.10/32", "dev", ENIDevice},
+		{"neigh", "replace", "10.2.1.10", "lladdr", sl.Attrs().HardwareAddr.String(), "dev", ENIDevice, "nud", "permanent"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", w.ns(client)}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	if c, err := dialFrom(w.ns(client), "10.2.1.10:8080", time.Second); err == nil {
+		c.Close()
+		t.Fatal("a frame from another subnet reached the server without the router")
 	}
 }
 

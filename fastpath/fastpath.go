@@ -49,7 +49,7 @@ const (
 type Programs struct {
 	mu    sync.RWMutex // Adopt swaps what follows
 	progs map[Kind]*ebpf.Program
-	maps  map[string]*ebpf.Map // by name: fdb, stats
+	maps  map[string]*ebpf.Map // by name: fdb, bridges, stats
 	// What Adopt took over from an earlier process.
 	adoptedProgs map[Kind]bool
 	adoptedMaps  map[string]bool
@@ -70,7 +70,7 @@ func Load() (*Programs, error) {
 	}
 	return &Programs{
 		progs:        map[Kind]*ebpf.Program{Port: objs.IsthmusPort, NAT: objs.IsthmusNat},
-		maps:         map[string]*ebpf.Map{fastpathMapFdb: objs.Fdb, fastpathMapStats: objs.Stats},
+		maps:         map[string]*ebpf.Map{fastpathMapFdb: objs.Fdb, fastpathMapBridges: objs.Bridges, fastpathMapStats: objs.Stats},
 		adoptedProgs: map[Kind]bool{},
 		adoptedMaps:  map[string]bool{},
 	}, nil
@@ -299,16 +299,29 @@ func Detach(h *netlink.Handle, link int) error {
 	return nil
 }
 
+// FDBEntry is where a router's forwarding database sends frames for one
+// hardware address: a port (an ifindex in the router's namespace) and the
+// bridge it belongs to (another ifindex there).
+type FDBEntry struct {
+	Port, Bridge int
+}
+
 // SetPort records that, in the router namespace whose cookie is netns, the
-// interface with hardware address mac sits behind port (an ifindex there).
-func (p *Programs) SetPort(netns uint64, mac net.HardwareAddr, port int) error {
+// interface with hardware address mac sits behind port p. Only frames that
+// come in on a port of the same bridge take the shortcut.
+func (p *Programs) SetPort(netns uint64, mac net.HardwareAddr, port FDBEntry) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	k, err := fdbKey(netns, mac)
 	if err != nil {
 		return err
 	}
-	return p.maps[fastpathMapFdb].Put(k, uint32(port))
+	// The port's bridge first: the entry is of no use without it.
+	err = p.maps[fastpathMapBridges].Put(fastpathPortKey{Netns: netns, Port: uint32(port.Port)}, uint32(port.Bridge))
+	if err != nil {
+		return err
+	}
+	return p.maps[fastpathMapFdb].Put(k, fastpathFdbVal{Port: uint32(port.Port), Bridge: uint32(port.Bridge)})
 }
 
 // DeletePort forgets what SetPort recorded; forgetting nothing is not an
@@ -320,25 +333,47 @@ func (p *Programs) DeletePort(netns uint64, mac net.HardwareAddr) error {
 	if err != nil {
 		return err
 	}
+	var v fastpathFdbVal
+	err = p.maps[fastpathMapFdb].Lookup(k, &v)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	if err := p.maps[fastpathMapFdb].Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	err = p.maps[fastpathMapBridges].Delete(fastpathPortKey{Netns: netns, Port: v.Port})
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return err
 	}
 	return nil
 }
 
 // Ports lists what the forwarding database holds for the namespace whose
-// cookie is netns: hardware address to port.
-func (p *Programs) Ports(netns uint64) (map[string]int, error) {
+// cookie is netns, by hardware address. An entry whose port has no bridge
+// recorded reads with Bridge 0 (the program does not use it).
+func (p *Programs) Ports(netns uint64) (map[string]FDBEntry, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	out := map[string]int{}
+	out := map[string]FDBEntry{}
 	var k fastpathFdbKey
-	var v uint32
+	var v fastpathFdbVal
 	it := p.maps[fastpathMapFdb].Iterate()
 	for it.Next(&k, &v) {
-		if k.Netns == netns {
-			out[net.HardwareAddr(k.Mac[:]).String()] = int(v)
+		if k.Netns != netns {
+			continue
 		}
+		var br uint32
+		err := p.maps[fastpathMapBridges].Lookup(fastpathPortKey{Netns: netns, Port: v.Port}, &br)
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil, err
+		}
+		if br != v.Bridge {
+			br = 0
+		}
+		out[net.HardwareAddr(k.Mac[:]).String()] = FDBEntry{Port: int(v.Port), Bridge: int(br)}
 	}
 	return out, it.Err()
 }
@@ -359,6 +394,9 @@ func (p *Programs) Prune(live map[uint64]bool) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if err := prune(p.maps[fastpathMapFdb], func(k fastpathFdbKey) bool { return !live[k.Netns] }); err != nil {
+		return err
+	}
+	if err := prune(p.maps[fastpathMapBridges], func(k fastpathPortKey) bool { return !live[k.Netns] }); err != nil {
 		return err
 	}
 	return prune(p.maps[fastpathMapStats], func(k fastpathDevKey) bool { return !live[k.Netns] })

@@ -33,10 +33,24 @@ type fastpathFdbKey struct {
 	Pad   [2]uint8
 }
 
+type fastpathFdbVal struct {
+	_      structs.HostLayout
+	Port   uint32
+	Bridge uint32
+}
+
+type fastpathPortKey struct {
+	_     structs.HostLayout
+	Netns uint64
+	Port  uint32
+	Pad   uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	fastpathMapBridges      = "bridges"
 	fastpathMapFdb          = "fdb"
 	fastpathMapStats        = "stats"
 	fastpathProgIsthmusNat  = "isthmus_nat"
@@ -93,8 +107,9 @@ type fastpathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fastpathMapSpecs struct {
-	Fdb   *ebpf.MapSpec `ebpf:"fdb"`
-	Stats *ebpf.MapSpec `ebpf:"stats"`
+	Bridges *ebpf.MapSpec `ebpf:"bridges"`
+	Fdb     *ebpf.MapSpec `ebpf:"fdb"`
+	Stats   *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // fastpathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -123,12 +138,14 @@ func (o *fastpathObjects) Close() error {
 //
 // It can be passed to loadFastpathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fastpathMaps struct {
-	Fdb   *ebpf.Map `ebpf:"fdb"`
-	Stats *ebpf.Map `ebpf:"stats"`
+	Bridges *ebpf.Map `ebpf:"bridges"`
+	Fdb     *ebpf.Map `ebpf:"fdb"`
+	Stats   *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *fastpathMaps) Close() error {
 	return _FastpathClose(
+		m.Bridges,
 		m.Fdb,
 		m.Stats,
 	)

@@ -17,7 +17,7 @@ func TestAdopt(t *testing.T) {
 	}
 	defer first.Close()
 	mac := []byte{0x0e, 1, 2, 3, 4, 5}
-	if err := first.SetPort(42, mac, 7); err != nil {
+	if err := first.SetPort(42, mac, FDBEntry{Port: 7, Bridge: 3}); err != nil {
 		t.Fatal(err)
 	}
 	second, err := Load()
@@ -42,7 +42,7 @@ func TestAdopt(t *testing.T) {
 		}
 	}
 	got, err := second.Ports(42)
-	if err != nil || got["0e:01:02:03:04:05"] != 7 {
+	if err != nil || got["0e:01:02:03:04:05"] != (FDBEntry{Port: 7, Bridge: 3}) {
 		t.Fatalf("ports after adoption: %v, %v", got, err)
 	}
 	// A program that is not one of these is not adopted.
@@ -72,7 +72,7 @@ func TestPrune(t *testing.T) {
 	}
 	defer p.Close()
 	for i, ns := range []uint64{42, 43, 43, 44} {
-		if err := p.SetPort(ns, []byte{0x0e, 0, 0, 0, 0, byte(i)}, i+1); err != nil {
+		if err := p.SetPort(ns, []byte{0x0e, 0, 0, 0, 0, byte(i)}, FDBEntry{Port: i + 1, Bridge: 9}); err != nil {
 			t.Fatal(err)
 		}
 	}

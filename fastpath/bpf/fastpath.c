@@ -8,8 +8,8 @@
 // shorten what the ordinary path would have done.
 //
 // isthmus_port runs on the ports of a VPC router's subnet bridges. A
-// unicast IPv4 frame to the MAC address of another network interface of
-// the same router is handed straight to that interface's namespace
+// unicast IPv4 frame to the MAC address of another network interface on
+// the same bridge is handed straight to that interface's namespace
 // (bpf_redirect_peer), as the bridge would have forwarded it.
 //
 // isthmus_nat runs on the links of the namespaces that translate
@@ -138,19 +138,41 @@ extern int bpf_ct_change_timeout(struct nf_conn *ct, __u32 timeout) __ksym;
 
 // A router's forwarding database: the MAC address of a network
 // interface, with the cookie of the router's namespace, to the ifindex of
-// its port there.
+// its port there and of the bridge (the subnet) the port belongs to.
 struct fdb_key {
 	__u64 netns;
 	__u8 mac[ETH_ALEN];
 	__u8 pad[2];
 };
 
+struct fdb_val {
+	__u32 port;
+	__u32 bridge;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct fdb_key);
-	__type(value, __u32);
+	__type(value, struct fdb_val);
 } fdb SEC(".maps");
+
+// Each port's bridge, by the router namespace's cookie and the port's
+// ifindex: a frame is shortcut only to a port of the bridge it came in
+// on, as the bridge would carry it. (Between subnets, the router's route
+// tables decide.)
+struct port_key {
+	__u64 netns;
+	__u32 port;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct port_key);
+	__type(value, __u32);
+} bridges SEC(".maps");
 
 // What the NAT program carried, per namespace and pair of links (in,
 // out): the ordinary path's counters (nftables rules) do not see these
@@ -197,12 +219,17 @@ int isthmus_port(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (eth->h_proto != bpf_htons(ETH_P_IP) || (eth->h_dest[0] & 1))
 		return TC_ACT_OK;
-	struct fdb_key k = {.netns = netns_cookie(skb)};
-	__builtin_memcpy(k.mac, eth->h_dest, ETH_ALEN);
-	__u32 *port = bpf_map_lookup_elem(&fdb, &k);
-	if (!port || *port == skb->ifindex)
+	__u64 netns = netns_cookie(skb);
+	struct port_key in = {.netns = netns, .port = skb->ifindex};
+	__u32 *bridge = bpf_map_lookup_elem(&bridges, &in);
+	if (!bridge)
 		return TC_ACT_OK;
-	return bpf_redirect_peer(*port, 0);
+	struct fdb_key k = {.netns = netns};
+	__builtin_memcpy(k.mac, eth->h_dest, ETH_ALEN);
+	struct fdb_val *to = bpf_map_lookup_elem(&fdb, &k);
+	if (!to || to->port == skb->ifindex || to->bridge != *bridge)
+		return TC_ACT_OK;
+	return bpf_redirect_peer(to->port, 0);
 }
 
 // csum_replace16 adds to a ones' complement sum the change of one 16-bit
