@@ -63,6 +63,20 @@ func (k *LinuxKernel) cookie(c *nsConn) (uint64, error) {
 	return v, nil
 }
 
+// forgetFlows drops the fast path's cached flows of c's namespace, after
+// conntrack entries there were deleted (see fastpath.ForgetFlows).
+func (k *LinuxKernel) forgetFlows(c *nsConn) error {
+	p := k.FastPath()
+	if p == nil {
+		return nil
+	}
+	ck, err := k.cookie(c)
+	if err != nil {
+		return err
+	}
+	return p.ForgetFlows(ck)
+}
+
 func (k *LinuxKernel) ensureTC(x TCProgram) error {
 	p := k.FastPath()
 	if p == nil {

@@ -624,9 +624,9 @@ func (k *LinuxKernel) FlushConntrack(ns string, addrs ...netip.Addr) (uint, erro
 	n, err := c.nl.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, f)
 	if errors.Is(err, netlink.ErrDumpInterrupted) {
 		n2, err2 := c.nl.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, f)
-		return n + n2, err2
+		n, err = n+n2, err2
 	}
-	return n, err
+	return n, errors.Join(err, k.forgetFlows(c))
 }
 
 // FlushConntrackTo deletes, in namespace ns, the conntrack entries of
@@ -638,7 +638,8 @@ func (k *LinuxKernel) FlushConntrackTo(ns string, proto uint8, dst netip.AddrPor
 		return 0, err
 	}
 	f := conntrackReplySource{proto: proto, src: dst}
-	return c.nl.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, f)
+	n, err := c.nl.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, f)
+	return n, errors.Join(err, k.forgetFlows(c))
 }
 
 // CountFlowsTo counts, in namespace ns, the conntrack entries of flows

@@ -313,6 +313,15 @@ func testPrivateLinkTraffic(t *testing.T, fast bool) {
 		t.Fatal(err)
 	}
 	settle(t, r2, c)
+	// The fast path forgot the endpoint's flows with their conntrack
+	// entries: the next segment asks conntrack, which no longer knows it.
+	if p := w.k.FastPath(); w.fast && p != nil {
+		for _, ns := range []string{epNS, lbNS} {
+			if n := cachedFlows(t, p, ns); n != 0 {
+				t.Errorf("%s: %d flows still cached after rejection", ns, n)
+			}
+		}
+	}
 	err = echo(conn, "after rejection\n")
 	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
 		t.Fatalf("the live connection after rejection: %v, want a reset", err)
@@ -617,6 +626,25 @@ func fastPackets(t *testing.T, k *LinuxKernel, ns string) uint64 {
 			}
 			n += s.Packets
 		}
+	}
+	return n
+}
+
+// cachedFlows is how many flows the fast path's NAT program holds cached
+// for namespace ns.
+func cachedFlows(t *testing.T, p *fastpath.Programs, ns string) int {
+	t.Helper()
+	var cookie uint64
+	if err := netns.DoNamed(ns, func() error {
+		var err error
+		cookie, err = fastpath.Cookie()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.CachedFlows(cookie)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }

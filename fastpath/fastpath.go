@@ -49,7 +49,7 @@ const (
 type Programs struct {
 	mu    sync.RWMutex // Adopt swaps what follows
 	progs map[Kind]*ebpf.Program
-	maps  map[string]*ebpf.Map // by name: fdb, bridges, stats
+	maps  map[string]*ebpf.Map // by name: fdb, bridges, flows, stats
 	// What Adopt took over from an earlier process.
 	adoptedProgs map[Kind]bool
 	adoptedMaps  map[string]bool
@@ -69,8 +69,9 @@ func Load() (*Programs, error) {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
 	return &Programs{
-		progs:        map[Kind]*ebpf.Program{Port: objs.IsthmusPort, NAT: objs.IsthmusNat},
-		maps:         map[string]*ebpf.Map{fastpathMapFdb: objs.Fdb, fastpathMapBridges: objs.Bridges, fastpathMapStats: objs.Stats},
+		progs: map[Kind]*ebpf.Program{Port: objs.IsthmusPort, NAT: objs.IsthmusNat},
+		maps: map[string]*ebpf.Map{fastpathMapFdb: objs.Fdb, fastpathMapBridges: objs.Bridges,
+			fastpathMapFlows: objs.Flows, fastpathMapStats: objs.Stats},
 		adoptedProgs: map[Kind]bool{},
 		adoptedMaps:  map[string]bool{},
 	}, nil
@@ -399,6 +400,9 @@ func (p *Programs) Prune(live map[uint64]bool) error {
 	if err := prune(p.maps[fastpathMapBridges], func(k fastpathPortKey) bool { return !live[k.Netns] }); err != nil {
 		return err
 	}
+	if err := prune(p.maps[fastpathMapFlows], func(k fastpathFlowKey) bool { return !live[k.Netns] }); err != nil {
+		return err
+	}
 	return prune(p.maps[fastpathMapStats], func(k fastpathDevKey) bool { return !live[k.Netns] })
 }
 
@@ -426,6 +430,40 @@ func prune[K any](m *ebpf.Map, dead func(K) bool) error {
 		}
 	}
 	return nil
+}
+
+// ForgetFlows drops the NAT program's cached flows of the namespace whose
+// cookie is netns, so that each one's next segment asks conntrack again.
+// Call it after deleting conntrack entries there: a flow conntrack no
+// longer translates then stops taking the shortcut at once, instead of
+// when its cache entry expires (a second).
+func (p *Programs) ForgetFlows(netns uint64) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return prune(p.maps[fastpathMapFlows], func(k fastpathFlowKey) bool { return k.Netns == netns })
+}
+
+// CachedFlows counts the NAT program's cached flows of the namespace
+// whose cookie is netns.
+func (p *Programs) CachedFlows(netns uint64) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := 0
+	var prev any
+	for {
+		var k fastpathFlowKey
+		err := p.maps[fastpathMapFlows].NextKey(prev, &k)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if k.Netns == netns {
+			n++
+		}
+		prev = k
+	}
 }
 
 // Stats are what the fast path carried in through one link.

@@ -39,6 +39,29 @@ type fastpathFdbVal struct {
 	Bridge uint32
 }
 
+type fastpathFlowKey struct {
+	_     structs.HostLayout
+	Netns uint64
+	Saddr uint32
+	Daddr uint32
+	Sport uint16
+	Dport uint16
+	Pad   uint32
+}
+
+type fastpathFlowVal struct {
+	_       structs.HostLayout
+	Saddr   uint32
+	Daddr   uint32
+	Sport   uint16
+	Dport   uint16
+	Ifindex uint32
+	Smac    [6]uint8
+	Dmac    [6]uint8
+	_       [4]byte
+	Expires uint64
+}
+
 type fastpathPortKey struct {
 	_     structs.HostLayout
 	Netns uint64
@@ -52,6 +75,7 @@ type fastpathPortKey struct {
 const (
 	fastpathMapBridges      = "bridges"
 	fastpathMapFdb          = "fdb"
+	fastpathMapFlows        = "flows"
 	fastpathMapStats        = "stats"
 	fastpathProgIsthmusNat  = "isthmus_nat"
 	fastpathProgIsthmusPort = "isthmus_port"
@@ -109,6 +133,7 @@ type fastpathProgramSpecs struct {
 type fastpathMapSpecs struct {
 	Bridges *ebpf.MapSpec `ebpf:"bridges"`
 	Fdb     *ebpf.MapSpec `ebpf:"fdb"`
+	Flows   *ebpf.MapSpec `ebpf:"flows"`
 	Stats   *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -140,6 +165,7 @@ func (o *fastpathObjects) Close() error {
 type fastpathMaps struct {
 	Bridges *ebpf.Map `ebpf:"bridges"`
 	Fdb     *ebpf.Map `ebpf:"fdb"`
+	Flows   *ebpf.Map `ebpf:"flows"`
 	Stats   *ebpf.Map `ebpf:"stats"`
 }
 
@@ -147,6 +173,7 @@ func (m *fastpathMaps) Close() error {
 	return _FastpathClose(
 		m.Bridges,
 		m.Fdb,
+		m.Flows,
 		m.Stats,
 	)
 }

@@ -85,3 +85,27 @@ func TestPrune(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetFlows drops one namespace's cached flows and keeps the others'.
+func TestForgetFlows(t *testing.T) {
+	testenv.RequireRoot(t)
+	p, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i, ns := range []uint64{42, 42, 43} {
+		k := fastpathFlowKey{Netns: ns, Saddr: uint32(i + 1), Sport: 1000}
+		if err := p.maps[fastpathMapFlows].Put(k, fastpathFlowVal{Ifindex: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.ForgetFlows(42); err != nil {
+		t.Fatal(err)
+	}
+	for ns, want := range map[uint64]int{42: 0, 43: 1} {
+		if n, err := p.CachedFlows(ns); err != nil || n != want {
+			t.Errorf("namespace %d: %d cached flows, %v (want %d)", ns, n, err, want)
+		}
+	}
+}

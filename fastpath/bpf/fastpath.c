@@ -17,7 +17,12 @@
 // A TCP segment of an established flow that conntrack already translates
 // (no SYN, FIN or RST: those keep conntrack's view of the flow current)
 // gets conntrack's translation, a decremented TTL and the MAC addresses
-// of the next hop, and goes straight into the next namespace.
+// of the next hop, and goes straight into the next namespace. What it
+// found is kept for a second in a flow cache, so that most segments cost
+// one hash lookup rather than a conntrack and a route lookup; the loader
+// forgets a namespace's cached flows whenever it deletes conntrack entries
+// there, and a SYN, FIN or RST forgets its own flow, so a flow that
+// conntrack no longer translates stops taking the shortcut at once.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -239,36 +244,50 @@ static __always_inline __u32 csum_replace16(__u32 sum, __u16 old, __u16 new)
 	return sum + (__u16)~old + new;
 }
 
-SEC("tc")
-int isthmus_nat(struct __sk_buff *skb)
+// The flow cache: a segment's tuple, in a namespace, to what it becomes
+// and where it goes, until expires (bpf_ktime_get_coarse_ns).
+struct flow_key {
+	__u64 netns;
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+	__u32 pad;
+};
+
+struct flow_val {
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+	__u32 ifindex;
+	__u8 smac[ETH_ALEN], dmac[ETH_ALEN];
+	__u64 expires;
+};
+
+// How long a cached flow is trusted before conntrack is asked again (and
+// its timeout renewed).
+#define FLOW_TTL_NS 1000000000ULL
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_val);
+} flows SEC(".maps");
+
+// lookup asks conntrack what the segment of flow k becomes and the route
+// where it goes, fills f and caches it; false: the segment takes the
+// ordinary path.
+static __always_inline int lookup(struct __sk_buff *skb, struct iphdr *ip, struct flow_key *k, struct flow_val *f, __u64 now)
 {
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct tcphdr *tcp = (void *)(ip + 1);
-
-	if ((void *)(tcp + 1) > end)
-		return TC_ACT_OK;
-	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
-		return TC_ACT_OK;
-	if ((ip->frag_off & bpf_htons(0x3fff)) || ip->ttl <= 1)
-		return TC_ACT_OK;
-	if (tcp->syn || tcp->fin || tcp->rst)
-		return TC_ACT_OK;
-
 	struct bpf_sock_tuple t = {};
-	t.ipv4.saddr = ip->saddr;
-	t.ipv4.daddr = ip->daddr;
-	t.ipv4.sport = tcp->source;
-	t.ipv4.dport = tcp->dest;
-	__u16 ttlproto = *(__u16 *)&ip->ttl;
+	t.ipv4.saddr = k->saddr;
+	t.ipv4.daddr = k->daddr;
+	t.ipv4.sport = k->sport;
+	t.ipv4.dport = k->dport;
 	__u8 tos = ip->tos;
 
 	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
 	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
 	if (!ct)
-		return TC_ACT_OK;
+		return 0;
 	unsigned long status = ct->status;
 	int ok = (status & (IPS_SRC_NAT | IPS_DST_NAT)) && (status & IPS_ASSURED) &&
 		 (status & IPS_CONFIRMED) && !(status & IPS_DYING) &&
@@ -286,7 +305,7 @@ int isthmus_nat(struct __sk_buff *skb)
 		bpf_ct_change_timeout(ct, TCP_ESTABLISHED_TIMEOUT_MS);
 	bpf_ct_release(ct);
 	if (!ok)
-		return TC_ACT_OK;
+		return 0;
 
 	struct bpf_fib_lookup fib = {
 		.family = 2, // AF_INET
@@ -301,22 +320,69 @@ int isthmus_nat(struct __sk_buff *skb)
 	// tot_len left 0: the helper then checks the skb against the
 	// output device's MTU as forwarding would, GSO included.
 	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return 0;
+	f->saddr = saddr;
+	f->daddr = daddr;
+	f->sport = sport;
+	f->dport = dport;
+	f->ifindex = fib.ifindex;
+	__builtin_memcpy(f->smac, fib.smac, ETH_ALEN);
+	__builtin_memcpy(f->dmac, fib.dmac, ETH_ALEN);
+	f->expires = now + FLOW_TTL_NS;
+	bpf_map_update_elem(&flows, k, f, BPF_ANY);
+	return 1;
+}
+
+SEC("tc")
+int isthmus_nat(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(ip + 1);
+
+	if ((void *)(tcp + 1) > end)
+		return TC_ACT_OK;
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+		return TC_ACT_OK;
+	if ((ip->frag_off & bpf_htons(0x3fff)) || ip->ttl <= 1)
 		return TC_ACT_OK;
 
-	count(skb, fib.ifindex);
+	struct flow_key fk = {
+		.netns = netns_cookie(skb),
+		.saddr = ip->saddr,
+		.daddr = ip->daddr,
+		.sport = tcp->source,
+		.dport = tcp->dest,
+	};
+	if (tcp->syn || tcp->fin || tcp->rst) {
+		bpf_map_delete_elem(&flows, &fk);
+		return TC_ACT_OK;
+	}
+	__u16 ttlproto = *(__u16 *)&ip->ttl;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct flow_val *fv = bpf_map_lookup_elem(&flows, &fk);
+	struct flow_val f = {};
+	if (fv && now < fv->expires)
+		f = *fv;
+	else if (!lookup(skb, ip, &fk, &f, now))
+		return TC_ACT_OK;
+
+	count(skb, f.ifindex);
 
 	// The TCP checksum through the helper, which knows whether the
 	// kernel or the device completes it (CHECKSUM_PARTIAL: the field then
 	// holds the pseudo header's sum, so only the addresses go in, not the
 	// ports).
-	if (t.ipv4.saddr != saddr)
-		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.saddr, saddr, BPF_F_PSEUDO_HDR | 4);
-	if (t.ipv4.daddr != daddr)
-		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.daddr, daddr, BPF_F_PSEUDO_HDR | 4);
-	if (t.ipv4.sport != sport)
-		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.sport, sport, 2);
-	if (t.ipv4.dport != dport)
-		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, t.ipv4.dport, dport, 2);
+	if (fk.saddr != f.saddr)
+		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.saddr, f.saddr, BPF_F_PSEUDO_HDR | 4);
+	if (fk.daddr != f.daddr)
+		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.daddr, f.daddr, BPF_F_PSEUDO_HDR | 4);
+	if (fk.sport != f.sport)
+		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.sport, f.sport, 2);
+	if (fk.dport != f.dport)
+		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.dport, f.dport, 2);
 
 	// The rest in place (the helpers moved the data: look again).
 	data = (void *)(long)skb->data;
@@ -331,20 +397,20 @@ int isthmus_nat(struct __sk_buff *skb)
 	__u16 ttlproto2 = ttlproto;
 	((__u8 *)&ttlproto2)[0]--;
 	__u32 sum = (__u16)~ip->check;
-	sum = csum_replace16(sum, t.ipv4.saddr, saddr);
-	sum = csum_replace16(sum, t.ipv4.saddr >> 16, saddr >> 16);
-	sum = csum_replace16(sum, t.ipv4.daddr, daddr);
-	sum = csum_replace16(sum, t.ipv4.daddr >> 16, daddr >> 16);
+	sum = csum_replace16(sum, fk.saddr, f.saddr);
+	sum = csum_replace16(sum, fk.saddr >> 16, f.saddr >> 16);
+	sum = csum_replace16(sum, fk.daddr, f.daddr);
+	sum = csum_replace16(sum, fk.daddr >> 16, f.daddr >> 16);
 	sum = csum_replace16(sum, ttlproto, ttlproto2);
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	ip->check = (__u16)~sum;
-	ip->saddr = saddr;
-	ip->daddr = daddr;
+	ip->saddr = f.saddr;
+	ip->daddr = f.daddr;
 	ip->ttl--;
-	tcp->source = sport;
-	tcp->dest = dport;
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	return bpf_redirect_peer(fib.ifindex, 0);
+	tcp->source = f.sport;
+	tcp->dest = f.dport;
+	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
+	return bpf_redirect_peer(f.ifindex, 0);
 }
