@@ -4,16 +4,18 @@
 // attaches them to links in other namespaces. The programs shorten the
 // path of packets that the namespaces' ordinary stacks would forward
 // anyway: a VPC router's subnet bridge hands a frame for another
-// interface of the same router straight to that interface's namespace,
+// interface on the same bridge straight to that interface's namespace,
 // and the namespaces that translate PrivateLink flows send the segments
 // of established, translated TCP flows straight into the next namespace,
-// with conntrack's translation. Anything else goes the ordinary way, so
-// the fast path never decides what may pass; nftables and conntrack do.
+// with conntrack's translation (cached per flow for a second; see
+// ForgetFlows). Anything else goes the ordinary way, so the fast path
+// never decides what may pass; nftables and conntrack do.
 //
 // The programs are attached as cls_bpf filters of a clsact qdisc, which
 // the kernel keeps when the process that attached them ends: a daemon
 // killed with kill -9 leaves the fast path working, and the next one
-// attaches its own programs in their place.
+// adopts the programs and their maps (Adopt) or, for another version of
+// them, attaches its own in their place.
 package fastpath
 
 import (
