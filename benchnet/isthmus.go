@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,6 +60,10 @@ type Isthmus struct {
 	TargetIP, VPCClientIP, EndpointIP       netip.Addr
 	LoadBalancer, EndpointID, ServiceName   string
 	TargetGroups                            map[uint16]string // listener port → target group ARN
+
+	// What AcceptLatency builds on: the service, and the consumer's
+	// subnet and security group.
+	serviceID, consumerSubnet, consumerGroup, consumerVPC string
 
 	dir     string
 	cancel  context.CancelFunc
@@ -259,6 +265,7 @@ func (x *Isthmus) build(ctx context.Context) error {
 		return fmt.Errorf("CreateVpcEndpointServiceConfiguration: %w", err)
 	}
 	svcID := aws.ToString(svc.ServiceConfiguration.ServiceId)
+	x.serviceID = svcID
 	x.ServiceName = aws.ToString(svc.ServiceConfiguration.ServiceName)
 	x.step("[provider] aws ec2 create-vpc-endpoint-service-configuration --network-load-balancer-arns %s --no-acceptance-required  → %s (%s)", x.LoadBalancer, svcID, x.ServiceName)
 	principal := "arn:aws:iam::" + ConsumerAccount + ":root"
@@ -289,6 +296,7 @@ func (x *Isthmus) build(ctx context.Context) error {
 	if x.ConsumerClient, _, err = x.eni(ctx, x.ec2C, "consumer", subC, sgC, clientIP, "isthmus-bench client"); err != nil {
 		return err
 	}
+	x.consumerVPC, x.consumerSubnet, x.consumerGroup = vpcC, subC, sgC
 	ep, err := x.ec2C.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
 		VpcId: &vpcC, ServiceName: &x.ServiceName, VpcEndpointType: ec2types.VpcEndpointTypeInterface,
 		SubnetIds: []string{subC}, SecurityGroupIds: []string{sgC}, PrivateDnsEnabled: aws.Bool(false),
@@ -312,6 +320,99 @@ func (x *Isthmus) build(ctx context.Context) error {
 	}
 	x.step("[consumer] aws ec2 describe-network-interfaces --network-interface-ids %s  → %s", eni, x.EndpointIP)
 	return nil
+}
+
+// AcceptLatency measures how soon an accepted interface endpoint carries
+// traffic. The service starts requiring acceptance; each of n new
+// endpoints in the consumer's subnet is created, shown to refuse
+// connections while pendingAcceptance (so its interface is in place), and
+// accepted, while the consumer's client tries to connect to it every
+// 5 ms; its time is from just before AcceptVpcEndpointConnections to the
+// first connection through it. Each endpoint is deleted after, and the
+// service no longer requires acceptance when AcceptLatency returns.
+func (x *Isthmus) AcceptLatency(ctx context.Context, n int) ([]time.Duration, error) {
+	setAcceptance := func(required bool) error {
+		_, err := x.ec2P.ModifyVpcEndpointServiceConfiguration(ctx, &ec2.ModifyVpcEndpointServiceConfigurationInput{
+			ServiceId: &x.serviceID, AcceptanceRequired: aws.Bool(required)})
+		return err
+	}
+	if err := setAcceptance(true); err != nil {
+		return nil, fmt.Errorf("ModifyVpcEndpointServiceConfiguration: %w", err)
+	}
+	defer setAcceptance(false)
+	var out []time.Duration
+	for range n {
+		d, err := x.acceptOne(ctx)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (x *Isthmus) acceptOne(ctx context.Context) (time.Duration, error) {
+	ep, err := x.ec2C.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
+		VpcId: &x.consumerVPC, ServiceName: &x.ServiceName, VpcEndpointType: ec2types.VpcEndpointTypeInterface,
+		SubnetIds: []string{x.consumerSubnet}, SecurityGroupIds: []string{x.consumerGroup}, PrivateDnsEnabled: aws.Bool(false),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("CreateVpcEndpoint: %w", err)
+	}
+	id := aws.ToString(ep.VpcEndpoint.VpcEndpointId)
+	defer x.ec2C.DeleteVpcEndpoints(context.WithoutCancel(ctx), &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}})
+	if !strings.EqualFold(string(ep.VpcEndpoint.State), "pendingAcceptance") || len(ep.VpcEndpoint.NetworkInterfaceIds) == 0 {
+		return 0, fmt.Errorf("endpoint %s: %s, interfaces %v", id, ep.VpcEndpoint.State, ep.VpcEndpoint.NetworkInterfaceIds)
+	}
+	d, err := x.ec2C.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: ep.VpcEndpoint.NetworkInterfaceIds[:1]})
+	if err != nil || len(d.NetworkInterfaces) != 1 {
+		return 0, fmt.Errorf("DescribeNetworkInterfaces: %v", err)
+	}
+	ip, err := netip.ParseAddr(aws.ToString(d.NetworkInterfaces[0].PrivateIpAddress))
+	if err != nil {
+		return 0, err
+	}
+	addr := netip.AddrPortFrom(ip, GoPort)
+	connect := func() error {
+		c, err := DialIn(x.ConsumerClientNS, addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	// Pending: refused, once the data plane has the interface.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := connect()
+		if err == nil {
+			return 0, fmt.Errorf("endpoint %s carried traffic before it was accepted", id)
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("endpoint %s at %s: not refusing while pending: %w", id, ip, err)
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+	began := time.Now()
+	if _, err := x.ec2P.AcceptVpcEndpointConnections(ctx, &ec2.AcceptVpcEndpointConnectionsInput{
+		ServiceId: &x.serviceID, VpcEndpointIds: []string{id}}); err != nil {
+		return 0, fmt.Errorf("AcceptVpcEndpointConnections: %w", err)
+	}
+	for {
+		err := connect()
+		if err == nil {
+			return time.Since(began), nil
+		}
+		if time.Since(began) > 10*time.Second {
+			return 0, fmt.Errorf("endpoint %s: no traffic 10 s after acceptance: %w", id, err)
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // openGroup creates a security group that admits TCP from anywhere: the

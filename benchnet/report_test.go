@@ -125,3 +125,23 @@ func TestMarkdown(t *testing.T) {
 		}
 	}
 }
+
+func TestAcceptTarget(t *testing.T) {
+	for _, tc := range []struct {
+		accept   []time.Duration
+		err      string
+		measured string
+		status   string
+	}{
+		{nil, "", "not measured (it needs the endpoint path)", "n/a"},
+		{[]time.Duration{20 * time.Millisecond, 12 * time.Millisecond, 15 * time.Millisecond}, "", "median 15ms, slowest 20ms of 3 endpoints", "PASS"},
+		{[]time.Duration{20 * time.Millisecond, 1500 * time.Millisecond}, "", "median 1.5s, slowest 1.5s of 2 endpoints", "MISS"},
+		{nil, "no traffic 10 s after acceptance", "failed: no traffic 10 s after acceptance", "MISS"},
+	} {
+		r := &Result{Accept: tc.accept, AcceptError: tc.err}
+		c := r.acceptCheck()
+		if c.Measured != tc.measured || c.Status != tc.status {
+			t.Errorf("%v, %q: %s %q, want %s %q", tc.accept, tc.err, c.Status, c.Measured, tc.status, tc.measured)
+		}
+	}
+}

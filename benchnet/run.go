@@ -182,6 +182,12 @@ type Result struct {
 	// Setup are the Isthmus API calls that built the vpc, endpoint and
 	// ppv2 paths, as aws CLI commands.
 	Setup []string
+	// Accept are the times from AcceptVpcEndpointConnections to the first
+	// connection through the endpoint (Isthmus.AcceptLatency), one per
+	// round, when the endpoint path ran; AcceptError says why they are
+	// missing.
+	Accept      []time.Duration
+	AcceptError string
 }
 
 // PathResult is one path's runs.
@@ -293,8 +299,33 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := b.measure(ctx); err != nil {
 		return nil, err
 	}
+	if err := b.measureAccept(ctx); err != nil {
+		return nil, err
+	}
 	b.notes()
 	return b.res, nil
+}
+
+// measureAccept times acceptance (Isthmus.AcceptLatency), once per round,
+// when the endpoint path carried traffic; only ctx's end is an error.
+func (b *bench) measureAccept(ctx context.Context) error {
+	p := b.res.Path(PathEndpoint)
+	if p == nil || p.Unavailable != "" || b.isthmus == nil {
+		return nil
+	}
+	lat, err := b.isthmus.AcceptLatency(ctx, b.cfg.Rounds)
+	for i, d := range lat {
+		b.logf("accept %d/%d  traffic %v after AcceptVpcEndpointConnections", i+1, b.cfg.Rounds, d.Round(time.Millisecond))
+	}
+	b.res.Accept = lat
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.res.AcceptError = err.Error()
+		b.logf("acceptance: %v", err)
+	}
+	return nil
 }
 
 func (b *bench) logf(format string, args ...any) {
