@@ -328,8 +328,11 @@ func (x *Isthmus) build(ctx context.Context) error {
 // connections while pendingAcceptance (so its interface is in place), and
 // accepted, while the consumer's client tries to connect to it every
 // 5 ms; its time is from just before AcceptVpcEndpointConnections to the
-// first connection through it. Each endpoint is deleted after, and the
-// service no longer requires acceptance when AcceptLatency returns.
+// first connection through it. The endpoints are deleted at the end (not
+// one by one: a new endpoint could get a deleted one's address while the
+// data plane still serves the old one, and the client's ARP cache still
+// knows it), and the service no longer requires acceptance when
+// AcceptLatency returns.
 func (x *Isthmus) AcceptLatency(ctx context.Context, n int) ([]time.Duration, error) {
 	setAcceptance := func(required bool) error {
 		_, err := x.ec2P.ModifyVpcEndpointServiceConfiguration(ctx, &ec2.ModifyVpcEndpointServiceConfigurationInput{
@@ -340,9 +343,15 @@ func (x *Isthmus) AcceptLatency(ctx context.Context, n int) ([]time.Duration, er
 		return nil, fmt.Errorf("ModifyVpcEndpointServiceConfiguration: %w", err)
 	}
 	defer setAcceptance(false)
+	var ids []string
+	defer func() {
+		if len(ids) > 0 {
+			x.ec2C.DeleteVpcEndpoints(context.WithoutCancel(ctx), &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: ids})
+		}
+	}()
 	var out []time.Duration
 	for range n {
-		d, err := x.acceptOne(ctx)
+		d, err := x.acceptOne(ctx, &ids)
 		if err != nil {
 			return out, err
 		}
@@ -351,7 +360,9 @@ func (x *Isthmus) AcceptLatency(ctx context.Context, n int) ([]time.Duration, er
 	return out, nil
 }
 
-func (x *Isthmus) acceptOne(ctx context.Context) (time.Duration, error) {
+// acceptOne creates, checks and accepts one endpoint (its id goes to
+// ids) and times it.
+func (x *Isthmus) acceptOne(ctx context.Context, ids *[]string) (time.Duration, error) {
 	ep, err := x.ec2C.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
 		VpcId: &x.consumerVPC, ServiceName: &x.ServiceName, VpcEndpointType: ec2types.VpcEndpointTypeInterface,
 		SubnetIds: []string{x.consumerSubnet}, SecurityGroupIds: []string{x.consumerGroup}, PrivateDnsEnabled: aws.Bool(false),
@@ -360,7 +371,7 @@ func (x *Isthmus) acceptOne(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("CreateVpcEndpoint: %w", err)
 	}
 	id := aws.ToString(ep.VpcEndpoint.VpcEndpointId)
-	defer x.ec2C.DeleteVpcEndpoints(context.WithoutCancel(ctx), &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}})
+	*ids = append(*ids, id)
 	if !strings.EqualFold(string(ep.VpcEndpoint.State), "pendingAcceptance") || len(ep.VpcEndpoint.NetworkInterfaceIds) == 0 {
 		return 0, fmt.Errorf("endpoint %s: %s, interfaces %v", id, ep.VpcEndpoint.State, ep.VpcEndpoint.NetworkInterfaceIds)
 	}
