@@ -40,7 +40,8 @@
 //	<prefix>-eni-<17 hex>   a network interface's namespace
 //	    lo                  up
 //	    eth0                its private IP with the subnet's prefix length and
-//	                        its MAC; default via the subnet gateway
+//	                        its MAC; default via the subnet gateway; announced
+//	                        by a gratuitous ARP when it gets the address
 //	    table inet isthmus  its security groups (below)
 //	    tr<12 hex>          a PrivateLink transit link to the interface of
 //	                        that id (endpoint ⇄ load balancer node), /31 of

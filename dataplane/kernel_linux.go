@@ -175,6 +175,13 @@ func (k *LinuxKernel) Ensure(it Item) error {
 		if errors.Is(err, unix.EEXIST) {
 			return nil
 		}
+		if err == nil && x.Dev == ENIDevice {
+			// A new address on an interface: tell the subnet, whose
+			// caches may hold it for a deleted interface. Best effort.
+			if err := k.announce(c, x.Dev, x.Prefix.Addr()); err != nil {
+				k.log.Debug("gratuitous ARP", "ns", x.NS, "addr", x.Prefix.Addr(), "err", err)
+			}
+		}
 		return err
 	case Route:
 		c, err := k.conn(x.NS)

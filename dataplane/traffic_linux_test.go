@@ -267,6 +267,37 @@ func TestSubnetsReachEachOtherThroughTheRouter(t *testing.T) {
 	}
 }
 
+// TestReusedAddressIsAnnounced: an interface deleted and another created
+// with its address at once. A client that spoke to the first one holds its
+// MAC in its ARP cache; the new interface announces itself (gratuitous
+// ARP), so the client reaches it now rather than when its entry goes stale.
+func TestReusedAddressIsAnnounced(t *testing.T) {
+	w := newWorld(t)
+	v := w.vpc("10.6.0.0/16")
+	s := w.subnet(v, "10.6.1.0/24")
+	first := w.eni(s, "10.6.1.10")
+	client := w.eni(s, "10.6.1.20")
+	w.settle()
+	serveName(listenIn(t, w.ns(first), "10.6.1.10:8080"), "first")
+	line, c, err := peerLine(w.ns(client), "10.6.1.10:8080")
+	if err != nil || line != "first" {
+		t.Fatalf("the first interface: %q, %v", line, err)
+	}
+	c.Close()
+
+	if err := w.c.DeleteNetworkInterface(owner, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	second := w.eni(s, "10.6.1.10")
+	w.settle()
+	serveName(listenIn(t, w.ns(second), "10.6.1.10:8080"), "second")
+	line, c, err = peerLine(w.ns(client), "10.6.1.10:8080")
+	if err != nil || line != "second" {
+		t.Fatalf("the address after it changed hands: %q, %v (want the second interface)", line, err)
+	}
+	c.Close()
+}
+
 func mustConn(t testing.TB, k *LinuxKernel, ns string) *netlink.Handle {
 	t.Helper()
 	c, err := k.conn(ns)

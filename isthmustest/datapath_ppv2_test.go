@@ -213,6 +213,9 @@ func ppTopology(t *testing.T) *ppTopo {
 	nis, err := cons.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: epOut.VpcEndpoint.NetworkInterfaceIds})
 	check("the endpoint's interface", err)
 	epIP := aws.ToString(nis.NetworkInterfaces[0].PrivateIpAddress)
+	// The kernel holds all of it (the target's address too, which the
+	// tests listen on next).
+	dp.settle()
 
 	return &ppTopo{env: env, dp: dp, prov: prov, cons: cons, target: target, client: client,
 		ppTG: ppTG, lbARN: lbARN, svcID: aws.ToString(svc.ServiceConfiguration.ServiceId), epID: epID, epIP: epIP, nlbIP: nlbIP,
