@@ -443,21 +443,7 @@ func k9Connect(ns, addr string) (net.Conn, string, error) {
 }
 
 // k9Echo sends msg and reads it back: bytes both ways.
-func k9Echo(c net.Conn, msg string) error {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return err
-	}
-	if string(buf) != msg {
-		return fmt.Errorf("echoed %q, sent %q", buf, msg)
-	}
-	return nil
-}
+func k9Echo(c net.Conn, msg string) error { return testenv.Echo(c, msg, 10*time.Second) }
 
 // k9Push writes msg on the server's side of a connection and reads it on
 // the client's.

@@ -45,6 +45,16 @@ func (k *LinuxKernel) FastPath() *fastpath.Programs {
 
 var errNoFastPath = errors.New("the fast path is not loaded")
 
+// NamespaceCookie returns the cookie of namespace ns, as the fast path's
+// programs and maps know it.
+func (k *LinuxKernel) NamespaceCookie(ns string) (uint64, error) {
+	c, err := k.conn(ns)
+	if err != nil {
+		return 0, err
+	}
+	return k.cookie(c)
+}
+
 // cookie returns the namespace cookie of c, as the programs see it.
 func (k *LinuxKernel) cookie(c *nsConn) (uint64, error) {
 	if c.cookie != 0 {

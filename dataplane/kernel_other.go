@@ -26,6 +26,9 @@ func (k *LinuxKernel) Close() error                               { return nil }
 // EnableFastPath fails outside Linux.
 func (k *LinuxKernel) EnableFastPath() error { return errNotLinux }
 
+// NamespaceCookie fails outside Linux.
+func (k *LinuxKernel) NamespaceCookie(ns string) (uint64, error) { return 0, errNotLinux }
+
 // FastPath is nil outside Linux.
 func (k *LinuxKernel) FastPath() *fastpath.Programs { return nil }
 

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/isthmusnet/isthmus/core"
-	"github.com/isthmusnet/isthmus/fastpath"
 	"github.com/isthmusnet/isthmus/health"
 	"github.com/isthmusnet/isthmus/netns"
+	"github.com/isthmusnet/isthmus/testenv"
 )
 
 // PrivateLink through the real kernel, driven through the core: a
@@ -216,20 +216,7 @@ func testPrivateLinkTraffic(t *testing.T, fast bool) {
 	if got := conn.RemoteAddr().String(); got != epAddr {
 		t.Fatalf("the client is connected to %s", got)
 	}
-	echo := func(c net.Conn, msg string) error {
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		if _, err := io.WriteString(c, msg); err != nil {
-			return err
-		}
-		buf := make([]byte, len(msg))
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return err
-		}
-		if string(buf) != msg {
-			return fmt.Errorf("echoed %q", buf)
-		}
-		return nil
-	}
+	echo := func(c net.Conn, msg string) error { return testenv.Echo(c, msg, 2*time.Second) }
 	if err := echo(conn, "hello\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -315,9 +302,9 @@ func testPrivateLinkTraffic(t *testing.T, fast bool) {
 	settle(t, r2, c)
 	// The fast path forgot the endpoint's flows with their conntrack
 	// entries: the next segment asks conntrack, which no longer knows it.
-	if p := w.k.FastPath(); w.fast && p != nil {
+	if w.fast {
 		for _, ns := range []string{epNS, lbNS} {
-			if n := cachedFlows(t, p, ns); n != 0 {
+			if n := cachedFlows(t, w.k, ns); n != 0 {
 				t.Errorf("%s: %d flows still cached after rejection", ns, n)
 			}
 		}
@@ -601,48 +588,26 @@ func fastPackets(t *testing.T, k *LinuxKernel, ns string) uint64 {
 	if p == nil {
 		return 0
 	}
-	var cookie uint64
-	var links []int
-	err := netns.DoNamed(ns, func() error {
-		ifs, err := net.Interfaces()
-		if err != nil {
-			return err
-		}
-		for _, i := range ifs {
-			links = append(links, i.Index)
-		}
-		cookie, err = fastpath.Cookie()
-		return err
-	})
+	cookie, err := k.NamespaceCookie(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n uint64
-	for _, in := range links {
-		for _, out := range links {
-			s, err := p.Stats(cookie, in, out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += s.Packets
-		}
+	s, err := p.Carried(cookie)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return n
+	return s.Packets
 }
 
 // cachedFlows is how many flows the fast path's NAT program holds cached
 // for namespace ns.
-func cachedFlows(t *testing.T, p *fastpath.Programs, ns string) int {
+func cachedFlows(t *testing.T, k *LinuxKernel, ns string) int {
 	t.Helper()
-	var cookie uint64
-	if err := netns.DoNamed(ns, func() error {
-		var err error
-		cookie, err = fastpath.Cookie()
-		return err
-	}); err != nil {
+	cookie, err := k.NamespaceCookie(ns)
+	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := p.CachedFlows(cookie)
+	n, err := k.FastPath().CachedFlows(cookie)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -495,6 +495,27 @@ func (p *Programs) Stats(netns uint64, in, out int) (Stats, error) {
 	return s, nil
 }
 
+// Carried sums what the NAT program carried through every pair of links
+// of the namespace whose cookie is netns.
+func (p *Programs) Carried(netns uint64) (Stats, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var s Stats
+	var k fastpathDevKey
+	var per []fastpathDevStats
+	it := p.maps[fastpathMapStats].Iterate()
+	for it.Next(&k, &per) {
+		if k.Netns != netns {
+			continue
+		}
+		for _, c := range per {
+			s.Packets += c.Packets
+			s.Bytes += c.Bytes
+		}
+	}
+	return s, it.Err()
+}
+
 // Cookie is the cookie of the namespace the calling thread is in (the
 // kernel's SO_NETNS_COOKIE, what bpf_get_netns_cookie returns to the
 // programs). Call it inside netns.Do.

@@ -23,5 +23,8 @@ func (p *Programs) Close() error { return nil }
 // Stats fails outside Linux.
 func (p *Programs) Stats(netns uint64, in, out int) (Stats, error) { return Stats{}, errNotLinux }
 
+// Carried fails outside Linux.
+func (p *Programs) Carried(netns uint64) (Stats, error) { return Stats{}, errNotLinux }
+
 // Cookie fails outside Linux.
 func Cookie() (uint64, error) { return 0, errNotLinux }

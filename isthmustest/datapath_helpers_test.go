@@ -18,7 +18,6 @@ import (
 
 	"github.com/isthmusnet/isthmus/dataplane"
 	"github.com/isthmusnet/isthmus/dns"
-	"github.com/isthmusnet/isthmus/fastpath"
 	healthcheck "github.com/isthmusnet/isthmus/health"
 	"github.com/isthmusnet/isthmus/isthmustest"
 	"github.com/isthmusnet/isthmus/netns"
@@ -143,39 +142,19 @@ func (p *dpPlane) settle() {
 
 func (p *dpPlane) ns(eni string) string { return dataplane.ENINamespace(p.prefix, eni) }
 
-// fastPackets is how many packets the fast path's NAT program carried in
-// through dev of namespace ns.
-func (p *dpPlane) fastPackets(ns, dev string) uint64 {
+// fastPackets is how many packets the fast path's NAT program carried
+// through namespace ns.
+func (p *dpPlane) fastPackets(ns string) uint64 {
 	p.t.Helper()
-	var cookie uint64
-	var in int
-	var outs []int
-	err := netns.DoNamed(ns, func() error {
-		ifs, err := net.Interfaces()
-		if err != nil {
-			return err
-		}
-		for _, i := range ifs {
-			if i.Name == dev {
-				in = i.Index
-			}
-			outs = append(outs, i.Index)
-		}
-		cookie, err = fastpath.Cookie()
-		return err
-	})
+	cookie, err := p.k.NamespaceCookie(ns)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	var n uint64
-	for _, out := range outs {
-		s, err := p.k.FastPath().Stats(cookie, in, out)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		n += s.Packets
+	s, err := p.k.FastPath().Carried(cookie)
+	if err != nil {
+		p.t.Fatal(err)
 	}
-	return n
+	return s.Packets
 }
 
 // dpServer is a TCP server in a target's namespace: it answers every
@@ -272,21 +251,7 @@ func dpConnect(ns, addr string, timeout time.Duration) (string, net.Conn, error)
 }
 
 // dpEcho sends msg and reads it back.
-func dpEcho(c net.Conn, msg string) error {
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return err
-	}
-	if string(buf) != msg {
-		return fmt.Errorf("echoed %q, sent %q", buf, msg)
-	}
-	return nil
-}
+func dpEcho(c net.Conn, msg string) error { return testenv.Echo(c, msg, 2*time.Second) }
 
 // dpUDP sends a datagram from a namespace and returns the answer.
 func dpUDP(ns, addr string) (string, error) {

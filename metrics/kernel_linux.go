@@ -63,7 +63,7 @@ func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology, fast *
 			}
 			ep := Endpoint{VpcID: e.VpcID, EndpointID: e.ID, EndpointType: e.Type, ServiceName: e.ServiceName, SubnetID: s.SubnetID}
 			own := ownTransits[s.ENI]
-			err := inNamespace(dataplane.ENINamespace(prefix, s.ENI), func(v *nsView) error {
+			err := inNamespace(dataplane.ENINamespace(prefix, s.ENI), fast != nil, func(v *nsView) error {
 				nc, ct := v.nc, v.ct
 				c := counters(nc, dataplane.NatTablePL)
 				ep.NewConnections = c[CounterNew].Packets
@@ -102,7 +102,7 @@ func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology, fast *
 		sv := Service{ServiceID: tr.ServiceID, Zone: tr.Zone, LoadBalancerARN: tr.LoadBalancerARN, EndpointID: tr.EndpointID}
 		dev := dataplane.TransitName(tr.EndpointENI)
 		src := tr.EndpointAddr()
-		err := inNamespace(dataplane.ENINamespace(prefix, tr.LoadBalancerENI), func(v *nsView) error {
+		err := inNamespace(dataplane.ENINamespace(prefix, tr.LoadBalancerENI), fast != nil, func(v *nsView) error {
 			nc, ct := v.nc, v.ct
 			c := counters(nc, dataplane.NatTableLB)
 			sv.NewConnections = c[NodeCounter(CounterNodeNew, dev)].Packets
@@ -149,9 +149,9 @@ func (v *nsView) fastBytes(fast *fastpath.Programs, in, out string) uint64 {
 }
 
 // inNamespace opens nftables and conntrack connections in the namespace
-// name and runs fn with them; a namespace that does not exist is not an
-// error (fn is not run).
-func inNamespace(name string, fn func(*nsView) error) error {
+// name and runs fn with them, and with withFast its links and cookie too;
+// a namespace that does not exist is not an error (fn is not run).
+func inNamespace(name string, withFast bool, fn func(*nsView) error) error {
 	h, err := netns.Open(name)
 	if errors.Is(err, netns.ErrNotExist) {
 		return nil
@@ -169,7 +169,7 @@ func inNamespace(name string, fn func(*nsView) error) error {
 	if err := netns.Do(h, func() error {
 		var err error
 		v.ct, err = netlink.NewHandle(unix.NETLINK_NETFILTER)
-		if err != nil {
+		if err != nil || !withFast {
 			return err
 		}
 		ifs, err := net.Interfaces()

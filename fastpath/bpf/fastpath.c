@@ -200,9 +200,9 @@ struct {
 	__type(value, struct dev_stats);
 } stats SEC(".maps");
 
-static __always_inline void count(struct __sk_buff *skb, __u32 out)
+static __always_inline void count(struct __sk_buff *skb, __u64 netns, __u32 out)
 {
-	struct dev_key k = {.netns = netns_cookie(skb), .in = skb->ifindex, .out = out};
+	struct dev_key k = {.netns = netns, .in = skb->ifindex, .out = out};
 	struct dev_stats *s = bpf_map_lookup_elem(&stats, &k);
 	if (s) {
 		s->packets++;
@@ -369,7 +369,7 @@ int isthmus_nat(struct __sk_buff *skb)
 	else if (!lookup(skb, ip, &fk, &f, now))
 		return TC_ACT_OK;
 
-	count(skb, f.ifindex);
+	count(skb, fk.netns, f.ifindex);
 
 	// The TCP checksum through the helper, which knows whether the
 	// kernel or the device completes it (CHECKSUM_PARTIAL: the field then
