@@ -47,10 +47,10 @@ const (
 	phaseNftChain
 	phaseNftRule
 	phaseNftHook
+	phaseFast // before NAT: a flow the NAT carries finds the programs there
 	phaseNatTable
 	phaseNatMap
 	phaseNatChain
-	phaseFast
 	phaseFile
 )
 

@@ -26,6 +26,18 @@ package dataplane
 // counts. Past that, ensuring a PortEntry fails (the reconciler retries and
 // reports it) and such frames take the bridge; nothing is lost but speed.
 // Removing a TCProgram removes its link's clsact qdisc with it.
+//
+// With the fast path, the TCP listeners of an interface endpoint whose
+// target group enables proxy protocol v2 are kernel NAT like the others,
+// and the NAT program writes the header (PPv2Entry, fastpath.SetPPv2);
+// without it, a userspace proxy per listener does (Proxies).
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/isthmusnet/isthmus/proxy"
+)
 
 // TC program kinds, the names of the programs in package fastpath.
 const (
@@ -71,6 +83,50 @@ func (e PortEntry) Namespace() string { return e.NS }
 func (PortEntry) phase() int          { return phaseFast }
 func (e PortEntry) String() string {
 	return "# fastpath fdb " + e.NS + ": " + e.MAC + " via " + e.Port + " on " + e.Bridge
+}
+
+// PPv2Entry makes the NAT program of an interface endpoint's namespace NS
+// write a PROXY protocol v2 header into every new TCP flow to Listen (the
+// endpoint's address and a listener port whose target group enables
+// proxy_protocol_v2.enabled): the client's address and port as the
+// source, Listen as the destination and AWS's TLV with the id of
+// Endpoint (PPv2Header). Such listeners are then kernel NAT like the
+// others, rather than served by a userspace proxy (Proxies).
+type PPv2Entry struct {
+	NS       string
+	Listen   netip.AddrPort
+	Endpoint string
+}
+
+func (e PPv2Entry) Key() string       { return "ppv2 " + e.NS + " " + e.Listen.String() }
+func (e PPv2Entry) Namespace() string { return e.NS }
+func (PPv2Entry) phase() int          { return phaseFast }
+func (e PPv2Entry) String() string {
+	return "# fastpath ppv2 " + e.NS + ": " + e.Listen.String() + " for " + e.Endpoint
+}
+
+// PPv2Header returns the header the NAT program writes for the flows
+// through interface endpoint endpoint, with an empty address block (the
+// program fills it in per flow): PROXY, INET, STREAM and the PP2_TYPE_AWS
+// TLV with subtype PP2_SUBTYPE_AWS_VPCE_ID, as Proxies writes it.
+func PPv2Header(endpoint string) ([]byte, error) {
+	any4 := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	h := proxy.NewHeader(any4, any4)
+	h.VPCEndpointID = endpoint
+	return h.MarshalBinary()
+}
+
+// ppv2Endpoint is the endpoint id a header of PPv2Header carries; "" for
+// any other header.
+func ppv2Endpoint(b []byte) string {
+	var h proxy.Header
+	if err := h.UnmarshalBinary(b); err != nil || h.VPCEndpointID == "" {
+		return ""
+	}
+	if want, err := PPv2Header(h.VPCEndpointID); err != nil || !bytes.Equal(want, b) {
+		return ""
+	}
+	return h.VPCEndpointID
 }
 
 // addFastNAT puts the NAT program on devs of a translating namespace.

@@ -152,10 +152,10 @@ func (k *LinuxKernel) removePort(x PortEntry) error {
 }
 
 // fastObservation is what Observe gathers for the fast path across
-// namespaces: the cookies of those it saw, and each router's links by
-// index, for its forwarding entries.
+// namespaces: the cookies of those it saw (to their names), and each
+// router's links by index, for its forwarding entries.
 type fastObservation struct {
-	live    map[uint64]bool
+	live    map[uint64]string
 	routers map[string]fastRouter
 }
 
@@ -205,16 +205,16 @@ func (k *LinuxKernel) observeFast(hc *HostConfig, name string, c *nsConn, links 
 	if err != nil {
 		return err
 	}
-	obs.live[ck] = true
+	obs.live[ck] = name
 	if strings.Contains(name, "-vpc-") {
 		obs.routers[name] = fastRouter{cookie: ck, byIndex: byIndex}
 	}
 	return nil
 }
 
-// finishFast reports the routers' forwarding entries, once every program
-// has been seen (and maybe adopted, with its maps), and forgets entries of
-// namespaces that are gone.
+// finishFast reports the routers' forwarding entries and the endpoints'
+// PPv2 listeners, once every program has been seen (and maybe adopted,
+// with its maps), and forgets entries of namespaces that are gone.
 func (k *LinuxKernel) finishFast(hc *HostConfig, obs *fastObservation) error {
 	p := k.FastPath()
 	if p == nil {
@@ -229,5 +229,52 @@ func (k *LinuxKernel) finishFast(hc *HostConfig, obs *fastObservation) error {
 			hc.Add("", PortEntry{NS: name, MAC: mac, Port: r.byIndex[e.Port], Bridge: r.byIndex[e.Bridge]})
 		}
 	}
-	return p.Prune(obs.live)
+	pp, err := p.AllPPv2()
+	if err != nil {
+		return err
+	}
+	live := map[uint64]bool{}
+	for ck, name := range obs.live {
+		live[ck] = true
+		for listen, h := range pp[ck] {
+			hc.Add("", PPv2Entry{NS: name, Listen: listen, Endpoint: ppv2Endpoint(h)})
+		}
+	}
+	return p.Prune(live)
+}
+
+func (k *LinuxKernel) ensurePPv2(x PPv2Entry) error {
+	p := k.FastPath()
+	if p == nil {
+		return errNoFastPath
+	}
+	h, err := PPv2Header(x.Endpoint)
+	if err != nil {
+		return err
+	}
+	c, err := k.conn(x.NS)
+	if err != nil {
+		return err
+	}
+	ck, err := k.cookie(c)
+	if err != nil {
+		return err
+	}
+	return p.SetPPv2(ck, x.Listen, h)
+}
+
+func (k *LinuxKernel) removePPv2(x PPv2Entry) error {
+	p := k.FastPath()
+	if p == nil {
+		return nil
+	}
+	c, err := k.conn(x.NS)
+	if err != nil {
+		return err // a namespace that is gone: Observe prunes its entries
+	}
+	ck, err := k.cookie(c)
+	if err != nil {
+		return err
+	}
+	return p.DeletePPv2(ck, x.Listen)
 }

@@ -213,6 +213,8 @@ func (k *LinuxKernel) Ensure(it Item) error {
 		return k.ensureTC(x)
 	case PortEntry:
 		return k.ensurePort(x)
+	case PPv2Entry:
+		return k.ensurePPv2(x)
 	case ResolvConf:
 		if _, err := k.conn(x.NS); err != nil {
 			return err
@@ -309,6 +311,8 @@ func (k *LinuxKernel) remove(it Item) error {
 		return k.removeTC(x)
 	case PortEntry:
 		return k.removePort(x)
+	case PPv2Entry:
+		return k.removePPv2(x)
 	case ResolvConf:
 		return removeEtcDir(x.NS)
 	}
@@ -616,7 +620,7 @@ func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) {
 	}
 	hc := NewHostConfig()
 	var ends []*vethEnd
-	fast := &fastObservation{live: map[uint64]bool{}, routers: map[string]fastRouter{}}
+	fast := &fastObservation{live: map[uint64]string{}, routers: map[string]fastRouter{}}
 	for _, name := range names {
 		hc.Add("", Netns{Name: name})
 		c, err := k.conn(name)

@@ -316,8 +316,9 @@ func (p *plPlanner) planNode(hc *HostConfig, lb *core.LoadBalancer, z core.LoadB
 // EndpointListener is one listener port an interface endpoint's interface
 // serves: the protocol and port, the transit link (to the load balancer
 // node) that carries it, and whether its target group wants a PROXY
-// protocol v2 header. Kernel NAT carries every listener but TCP ones with
-// PPv2, which a userspace proxy (Proxies) serves instead.
+// protocol v2 header. Kernel NAT carries every listener; without the fast
+// path, which writes the headers, a userspace proxy (Proxies) serves the
+// TCP ones with PPv2 instead.
 type EndpointListener struct {
 	Proto   int // 6 or 17
 	Port    int32
@@ -394,8 +395,10 @@ func EndpointListeners(top *core.Topology) map[string][]EndpointListener {
 
 // planEndpoints adds the transit links and the NAT of every available
 // interface endpoint's interfaces. TCP listeners whose target group
-// enables proxy protocol v2 get no DNAT: their connections reach the
-// endpoint's own stack, where Proxies listens.
+// enables proxy protocol v2 get DNAT and a PPv2Entry with the fast path
+// (its NAT program writes the header); without it they get no DNAT, and
+// their connections reach the endpoint's own stack, where Proxies
+// listens.
 func (p *plPlanner) planEndpoints(hc *HostConfig) {
 	byENI := p.endpointTransits()
 	enis := make([]string, 0, len(byENI))
@@ -425,9 +428,13 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 			sources = append(sources, sourceElem(t.LoadBalancerAddr(), t.EndpointAddr()))
 		}
 		for _, l := range p.endpointListeners(ts) {
-			if !l.PPv2 {
-				listeners = append(listeners, listenerElem(l.Proto, l.Port, l.Transit.LoadBalancerAddr()))
+			if l.PPv2 {
+				if !p.opts.FastPath {
+					continue // Proxies serves it
+				}
+				hc.Add(id, PPv2Entry{NS: ep.ns, Listen: netip.AddrPortFrom(ep.ip, uint16(l.Port)), Endpoint: l.Transit.EndpointID})
 			}
+			listeners = append(listeners, listenerElem(l.Proto, l.Port, l.Transit.LoadBalancerAddr()))
 		}
 		if n == 0 {
 			continue

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ const (
 	tgWeb   = "1111111111111111"
 	tgDNS   = "2222222222222222"
 	tgBoth  = "3333333333333333"
+	tgPP    = "4444444444444444"
 	svcID   = "vpce-svc-0123456789abcdef0"
 	vpceID  = "vpce-0fedcba9876543210"
 	subPa   = "subnet-0a1000000000000a1"
@@ -109,6 +111,11 @@ func privateLinkCase() *core.Topology {
 	t.listener("aaaaaaaaaaaaaaaa", lb, 80, core.ProtocolTCP, web)
 	t.listener("bbbbbbbbbbbbbbbb", lb, 53, core.ProtocolUDP, dns)
 	t.listener("cccccccccccccccc", lb, 7000, core.ProtocolTCPUDP, both)
+	// Proxy protocol v2: with the fast path, kernel NAT and a PPv2Entry at
+	// the endpoint; without it, no DNAT there (Proxies serves it).
+	pp := t.tg(tgPP, core.ProtocolTCP, core.TargetTypeInstance, map[string]string{"proxy_protocol_v2.enabled": "true"},
+		core.Target{ID: tgtA, Port: 8443, AvailabilityZone: "us-east-1a"})
+	t.listener("dddddddddddddddd", lb, 443, core.ProtocolTCP, pp)
 	t.EndpointServices = []*core.EndpointService{{Meta: core.Meta{ID: svcID, Owner: "111111111111", Region: "us-east-1"},
 		Type: core.EndpointTypeInterface, State: "Available", NLBs: []string{lb.ARN()}}}
 	t.VpcEndpoints = []*core.VpcEndpoint{{Meta: core.Meta{ID: vpceID, Owner: "222222222222", Region: "us-east-1", VpcID: vpcB},
@@ -116,6 +123,40 @@ func privateLinkCase() *core.Topology {
 		Subnets: []core.EndpointInterface{{SubnetID: subCons, Zone: "us-east-1a", ENI: epENI, IP: "10.0.1.5"}}}}
 	t.transit(0, epENI, lb, lbENIa, "us-east-1a")
 	return &t.Topology
+}
+
+// TestPlanPPv2Endpoint: a TCP listener whose target group enables proxy
+// protocol v2 is kernel NAT at the endpoint with a PPv2Entry (the fast
+// path writes the header) and, without the fast path, has no DNAT there
+// (Proxies serves it).
+func TestPlanPPv2Endpoint(t *testing.T) {
+	top := privateLinkCase()
+	epNS := ENINamespace("p", epENI)
+	for _, fast := range []bool{true, false} {
+		hc := Plan(top, PlanOptions{Prefix: "p", FastPath: fast})
+		var entries []PPv2Entry
+		for _, it := range hc.Items {
+			if e, ok := it.(PPv2Entry); ok {
+				entries = append(entries, e)
+			}
+		}
+		listeners, ok := hc.Items[NatMap{NS: epNS, Table: NatTablePL, Name: MapListeners}.Key()].(NatMap)
+		if !ok {
+			t.Fatalf("fast path %v: no listeners map", fast)
+		}
+		dnat := slices.Contains(listeners.elems(), "tcp . 443 : 100.64.0.1")
+		want := []PPv2Entry{{NS: epNS, Listen: netip.MustParseAddrPort("10.0.1.5:443"), Endpoint: vpceID}}
+		if !fast {
+			want = nil
+		}
+		if !slices.Equal(entries, want) || dnat != fast {
+			t.Errorf("fast path %v: PPv2 entries %v (want %v), DNAT of port 443 %v", fast, entries, want, dnat)
+		}
+	}
+	h, err := PPv2Header(vpceID)
+	if err != nil || ppv2Endpoint(h) != vpceID || len(h) != 16+12+4+len(vpceID) {
+		t.Errorf("PPv2Header: % x, %v; it reads back as endpoint %q", h, err, ppv2Endpoint(h))
+	}
 }
 
 func TestPrivateLinkPlan(t *testing.T) {
@@ -167,7 +208,7 @@ func TestPrivateLinkPlan(t *testing.T) {
 		f := strings.Fields(k)
 		counts[f[0]+" "+f[2]+" → "+v]++
 	}
-	wantCounts := map[string]int{"tcp 80 → 10.0.1.10 . 8080": 64, "tcp 7000 → 10.0.1.70 . 7000": 32, "tcp 7000 → 10.0.2.70 . 7000": 32,
+	wantCounts := map[string]int{"tcp 80 → 10.0.1.10 . 8080": 64, "tcp 443 → 10.0.1.10 . 8443": 64, "tcp 7000 → 10.0.1.70 . 7000": 32, "tcp 7000 → 10.0.2.70 . 7000": 32,
 		"udp 7000 → 10.0.1.70 . 7000": 32, "udp 7000 → 10.0.2.70 . 7000": 32}
 	if fmt.Sprint(counts) != fmt.Sprint(wantCounts) {
 		t.Errorf("node a's buckets: %v, want %v", counts, wantCounts)

@@ -69,6 +69,7 @@ import (
 type Proxies struct {
 	prefix string
 	log    *slog.Logger
+	kernel bool // ProxyOptions.KernelEndpoints
 
 	mu      sync.Mutex
 	closed  bool
@@ -116,6 +117,10 @@ type runningProxy struct {
 type ProxyOptions struct {
 	Prefix string // DefaultPrefix if ""
 	Logger *slog.Logger
+	// KernelEndpoints leaves interface endpoints to the fast path, whose
+	// NAT program writes their headers (PPv2Entry): set it with
+	// PlanOptions.FastPath. Proxies then serve load balancer nodes only.
+	KernelEndpoints bool
 }
 
 // NewProxies returns the PPv2 proxy follower; Close stops it.
@@ -127,7 +132,7 @@ func NewProxies(opts ProxyOptions) *Proxies {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Proxies{prefix: opts.Prefix, log: log, running: map[ProxyKey]*runningProxy{}}
+	return &Proxies{prefix: opts.Prefix, log: log, kernel: opts.KernelEndpoints, running: map[ProxyKey]*runningProxy{}}
 }
 
 // wantProxies returns the proxied listeners of top whose endpoint
@@ -142,7 +147,7 @@ func (x *Proxies) wantProxies(top *core.Topology, ready func(id string) bool) ma
 	want := map[ProxyKey]proxySpec{}
 	for eni, ls := range EndpointListeners(top) {
 		ip, ok := ips[eni]
-		if !ok || !ready(eni) {
+		if !ok || !ready(eni) || x.kernel {
 			continue
 		}
 		for _, l := range ls {

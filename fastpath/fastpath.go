@@ -19,9 +19,12 @@
 package fastpath
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -73,7 +76,9 @@ func Load() (*Programs, error) {
 	return &Programs{
 		progs: map[Kind]*ebpf.Program{Port: objs.IsthmusPort, NAT: objs.IsthmusNat},
 		maps: map[string]*ebpf.Map{fastpathMapFdb: objs.Fdb, fastpathMapBridges: objs.Bridges,
-			fastpathMapFlows: objs.Flows, fastpathMapStats: objs.Stats},
+			fastpathMapFlows: objs.Flows, fastpathMapStats: objs.Stats,
+			fastpathMapPpListeners: objs.PpListeners, fastpathMapPpNetns: objs.PpNetns,
+			fastpathMapPpFlows: objs.PpFlows, fastpathMapPpScratch: objs.PpScratch},
 		adoptedProgs: map[Kind]bool{},
 		adoptedMaps:  map[string]bool{},
 	}, nil
@@ -390,9 +395,88 @@ func fdbKey(netns uint64, mac net.HardwareAddr) (fastpathFdbKey, error) {
 	return k, nil
 }
 
-// Prune forgets every forwarding entry and counter of a namespace whose
-// cookie live does not hold: namespaces that are gone (cookies are never
-// reused).
+// MaxHeader is the longest PROXY header SetPPv2 takes.
+const MaxHeader = len(fastpathPpHeader{}.B)
+
+// HeaderAddrs is where the address block of an IPv4 PROXY v2 header
+// starts (after the 16 fixed bytes): the NAT program writes the client's
+// address, the endpoint's and their ports there, 12 bytes.
+const HeaderAddrs = 16
+
+// SetPPv2 makes the NAT program write header into every new TCP flow to
+// listen (an interface endpoint's address and a listener port) in the
+// namespace whose cookie is netns, with the flow's addresses in its
+// address block (HeaderAddrs); the header is an IPv4 PROXY protocol v2
+// header of at most MaxHeader bytes.
+func (p *Programs) SetPPv2(netns uint64, listen netip.AddrPort, header []byte) error {
+	if !listen.Addr().Is4() {
+		return fmt.Errorf("fastpath: PPv2 listener %s: not IPv4", listen)
+	}
+	if len(header) < HeaderAddrs+12 || len(header) > MaxHeader {
+		return fmt.Errorf("fastpath: a PROXY header of %d bytes (%d to %d)", len(header), HeaderAddrs+12, MaxHeader)
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	v := fastpathPpHeader{Len: uint32(len(header))}
+	copy(v.B[:], header) // zero-padded: the program sums whole words
+	if err := p.maps[fastpathMapPpListeners].Put(ppKey(netns, listen), v); err != nil {
+		return err
+	}
+	return p.maps[fastpathMapPpNetns].Put(netns, uint32(1))
+}
+
+// DeletePPv2 forgets what SetPPv2 recorded, for new flows; forgetting
+// nothing is not an error. Flows that have a header keep it accounted for
+// to their end: the namespace stays marked as one with headers to look
+// for (pp_netns) until Prune finds it gone.
+func (p *Programs) DeletePPv2(netns uint64, listen netip.AddrPort) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	err := p.maps[fastpathMapPpListeners].Delete(ppKey(netns, listen))
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
+
+// AllPPv2 lists the headers SetPPv2 recorded, by namespace cookie and
+// listener.
+func (p *Programs) AllPPv2() (map[uint64]map[netip.AddrPort][]byte, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := map[uint64]map[netip.AddrPort][]byte{}
+	var k fastpathPpKey
+	var v fastpathPpHeader
+	it := p.maps[fastpathMapPpListeners].Iterate()
+	for it.Next(&k, &v) {
+		if int(v.Len) > len(v.B) {
+			continue
+		}
+		if out[k.Netns] == nil {
+			out[k.Netns] = map[netip.AddrPort][]byte{}
+		}
+		var a [4]byte
+		binary.NativeEndian.PutUint32(a[:], k.Addr)
+		var port [2]byte
+		binary.NativeEndian.PutUint16(port[:], k.Port)
+		listen := netip.AddrPortFrom(netip.AddrFrom4(a), binary.BigEndian.Uint16(port[:]))
+		out[k.Netns][listen] = bytes.Clone(v.B[:v.Len])
+	}
+	return out, it.Err()
+}
+
+// ppKey is the program's key of a listener: the address and port in
+// network byte order, as they are in the packet.
+func ppKey(netns uint64, listen netip.AddrPort) fastpathPpKey {
+	a := listen.Addr().As4()
+	var port [2]byte
+	binary.BigEndian.PutUint16(port[:], listen.Port())
+	return fastpathPpKey{Netns: netns, Addr: binary.NativeEndian.Uint32(a[:]), Port: binary.NativeEndian.Uint16(port[:])}
+}
+
+// Prune forgets every forwarding entry, counter and PPv2 listener and flow
+// of a namespace whose cookie live does not hold: namespaces that are gone
+// (cookies are never reused).
 func (p *Programs) Prune(live map[uint64]bool) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -403,6 +487,15 @@ func (p *Programs) Prune(live map[uint64]bool) error {
 		return err
 	}
 	if err := prune(p.maps[fastpathMapFlows], func(k fastpathFlowKey) bool { return !live[k.Netns] }); err != nil {
+		return err
+	}
+	if err := prune(p.maps[fastpathMapPpListeners], func(k fastpathPpKey) bool { return !live[k.Netns] }); err != nil {
+		return err
+	}
+	if err := prune(p.maps[fastpathMapPpNetns], func(k uint64) bool { return !live[k] }); err != nil {
+		return err
+	}
+	if err := prune(p.maps[fastpathMapPpFlows], func(k fastpathFlowKey) bool { return !live[k.Netns] }); err != nil {
 		return err
 	}
 	return prune(p.maps[fastpathMapStats], func(k fastpathDevKey) bool { return !live[k.Netns] })

@@ -60,6 +60,10 @@ type fastpathFlowVal struct {
 	Dmac    [6]uint8
 	_       [4]byte
 	Expires uint64
+	PpStart uint32
+	PpLen   uint16
+	PpDir   uint8
+	PpAcked uint8
 }
 
 type fastpathPortKey struct {
@@ -69,6 +73,29 @@ type fastpathPortKey struct {
 	Pad   uint32
 }
 
+type fastpathPpFlow struct {
+	_     structs.HostLayout
+	Sent  uint64
+	Start uint32
+	Len   uint32
+	Acked uint32
+	Pad   uint32
+}
+
+type fastpathPpHeader struct {
+	_   structs.HostLayout
+	Len uint32
+	B   [128]uint8
+}
+
+type fastpathPpKey struct {
+	_     structs.HostLayout
+	Netns uint64
+	Addr  uint32
+	Port  uint16
+	Pad   uint16
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -76,6 +103,10 @@ const (
 	fastpathMapBridges      = "bridges"
 	fastpathMapFdb          = "fdb"
 	fastpathMapFlows        = "flows"
+	fastpathMapPpFlows      = "pp_flows"
+	fastpathMapPpListeners  = "pp_listeners"
+	fastpathMapPpNetns      = "pp_netns"
+	fastpathMapPpScratch    = "pp_scratch"
 	fastpathMapStats        = "stats"
 	fastpathProgIsthmusNat  = "isthmus_nat"
 	fastpathProgIsthmusPort = "isthmus_port"
@@ -131,10 +162,14 @@ type fastpathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fastpathMapSpecs struct {
-	Bridges *ebpf.MapSpec `ebpf:"bridges"`
-	Fdb     *ebpf.MapSpec `ebpf:"fdb"`
-	Flows   *ebpf.MapSpec `ebpf:"flows"`
-	Stats   *ebpf.MapSpec `ebpf:"stats"`
+	Bridges     *ebpf.MapSpec `ebpf:"bridges"`
+	Fdb         *ebpf.MapSpec `ebpf:"fdb"`
+	Flows       *ebpf.MapSpec `ebpf:"flows"`
+	PpFlows     *ebpf.MapSpec `ebpf:"pp_flows"`
+	PpListeners *ebpf.MapSpec `ebpf:"pp_listeners"`
+	PpNetns     *ebpf.MapSpec `ebpf:"pp_netns"`
+	PpScratch   *ebpf.MapSpec `ebpf:"pp_scratch"`
+	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // fastpathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -163,10 +198,14 @@ func (o *fastpathObjects) Close() error {
 //
 // It can be passed to loadFastpathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fastpathMaps struct {
-	Bridges *ebpf.Map `ebpf:"bridges"`
-	Fdb     *ebpf.Map `ebpf:"fdb"`
-	Flows   *ebpf.Map `ebpf:"flows"`
-	Stats   *ebpf.Map `ebpf:"stats"`
+	Bridges     *ebpf.Map `ebpf:"bridges"`
+	Fdb         *ebpf.Map `ebpf:"fdb"`
+	Flows       *ebpf.Map `ebpf:"flows"`
+	PpFlows     *ebpf.Map `ebpf:"pp_flows"`
+	PpListeners *ebpf.Map `ebpf:"pp_listeners"`
+	PpNetns     *ebpf.Map `ebpf:"pp_netns"`
+	PpScratch   *ebpf.Map `ebpf:"pp_scratch"`
+	Stats       *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *fastpathMaps) Close() error {
@@ -174,6 +213,10 @@ func (m *fastpathMaps) Close() error {
 		m.Bridges,
 		m.Fdb,
 		m.Flows,
+		m.PpFlows,
+		m.PpListeners,
+		m.PpNetns,
+		m.PpScratch,
 		m.Stats,
 	)
 }

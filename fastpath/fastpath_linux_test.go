@@ -1,6 +1,8 @@
 package fastpath
 
 import (
+	"bytes"
+	"net/netip"
 	"testing"
 
 	"github.com/isthmusnet/isthmus/testenv"
@@ -18,6 +20,10 @@ func TestAdopt(t *testing.T) {
 	defer first.Close()
 	mac := []byte{0x0e, 1, 2, 3, 4, 5}
 	if err := first.SetPort(42, mac, FDBEntry{Port: 7, Bridge: 3}); err != nil {
+		t.Fatal(err)
+	}
+	listen, hdr := netip.MustParseAddrPort("10.0.1.5:443"), make([]byte, HeaderAddrs+12)
+	if err := first.SetPPv2(42, listen, hdr); err != nil {
 		t.Fatal(err)
 	}
 	second, err := Load()
@@ -44,6 +50,9 @@ func TestAdopt(t *testing.T) {
 	got, err := second.Ports(42)
 	if err != nil || got["0e:01:02:03:04:05"] != (FDBEntry{Port: 7, Bridge: 3}) {
 		t.Fatalf("ports after adoption: %v, %v", got, err)
+	}
+	if pp, err := second.AllPPv2(); err != nil || pp[42][listen] == nil {
+		t.Fatalf("PPv2 listeners after adoption: %v, %v", pp, err)
 	}
 	// A program that is not one of these is not adopted.
 	third, err := Load()
@@ -107,5 +116,57 @@ func TestForgetFlows(t *testing.T) {
 		if n, err := p.CachedFlows(ns); err != nil || n != want {
 			t.Errorf("namespace %d: %d cached flows, %v (want %d)", ns, n, err, want)
 		}
+	}
+}
+
+// TestPPv2Listeners records, lists and forgets PPv2 listeners, refuses
+// what the program cannot write, and prunes them with their namespace.
+func TestPPv2Listeners(t *testing.T) {
+	testenv.RequireRoot(t)
+	p, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	hdr := make([]byte, HeaderAddrs+12+26)
+	copy(hdr, "\r\n\r\n\x00\r\nQUIT\n\x21\x11")
+	a := netip.MustParseAddrPort("10.0.1.5:443")
+	b := netip.MustParseAddrPort("10.0.1.5:8443")
+	for _, bad := range []struct {
+		listen netip.AddrPort
+		hdr    []byte
+	}{
+		{netip.MustParseAddrPort("[fd00::5]:443"), hdr},
+		{a, hdr[:HeaderAddrs+11]},
+		{a, make([]byte, MaxHeader+1)},
+	} {
+		if err := p.SetPPv2(42, bad.listen, bad.hdr); err == nil {
+			t.Errorf("SetPPv2(%s, %d bytes) took it", bad.listen, len(bad.hdr))
+		}
+	}
+	for _, l := range []struct {
+		ns     uint64
+		listen netip.AddrPort
+	}{{42, a}, {42, b}, {43, a}} {
+		if err := p.SetPPv2(l.ns, l.listen, hdr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := p.AllPPv2()
+	if err != nil || len(all[42]) != 2 || len(all[43]) != 1 || !bytes.Equal(all[42][b], hdr) {
+		t.Fatalf("listeners: %v, %v", all, err)
+	}
+	if err := p.DeletePPv2(42, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DeletePPv2(42, b); err != nil {
+		t.Fatalf("forgetting nothing: %v", err)
+	}
+	if err := p.Prune(map[uint64]bool{42: true}); err != nil {
+		t.Fatal(err)
+	}
+	all, err = p.AllPPv2()
+	if err != nil || len(all) != 1 || len(all[42]) != 1 || all[42][a] == nil {
+		t.Fatalf("after deleting one and pruning namespace 43: %v, %v", all, err)
 	}
 }

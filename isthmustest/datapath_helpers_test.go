@@ -33,6 +33,7 @@ type dpPlane struct {
 	env    *isthmustest.Env
 	prefix string
 	k      *dataplane.LinuxKernel
+	noFast bool // run without the fast path (dpStartSlow)
 	fast   bool // the kernel took the fast path (enableFastPath)
 	rec    *dataplane.Reconciler
 	// proxies serve the PPv2 listeners.
@@ -45,13 +46,25 @@ type dpPlane struct {
 // its prefix removed) when the test ends.
 func dpStart(t *testing.T, env *isthmustest.Env) *dpPlane {
 	t.Helper()
+	return dpStartMode(t, env, true)
+}
+
+// dpStartSlow is dpStart for a data plane without the fast path, as
+// `isthmus serve --fastpath=false` runs it.
+func dpStartSlow(t *testing.T, env *isthmustest.Env) *dpPlane {
+	t.Helper()
+	return dpStartMode(t, env, false)
+}
+
+func dpStartMode(t *testing.T, env *isthmustest.Env, fast bool) *dpPlane {
+	t.Helper()
 	testenv.RequireRoot(t)
 	if err := dataplane.CheckPrivileges(); err != nil {
 		t.Fatal(err)
 	}
 	var b [4]byte
 	rand.Read(b[:])
-	p := &dpPlane{t: t, env: env, prefix: "d" + hex.EncodeToString(b[:])}
+	p := &dpPlane{t: t, env: env, prefix: "d" + hex.EncodeToString(b[:]), noFast: !fast}
 	k := dataplane.NewLinuxKernel(nil)
 	t.Cleanup(func() {
 		if p.stop != nil {
@@ -66,7 +79,7 @@ func dpStart(t *testing.T, env *isthmustest.Env) *dpPlane {
 		}
 	})
 	p.k = k
-	p.fast = enableFastPath(t, k)
+	p.fast = fast && enableFastPath(t, k)
 	p.run()
 	return p
 }
@@ -93,7 +106,7 @@ func (p *dpPlane) run() {
 		// The first check of a target at once, then on the interval.
 		Checker: healthcheck.Options{Jitter: -1, Rand: func() float64 { return 0 }}})
 	drains := dataplane.NewDraining(p.env.Cloud.EndDraining, p.k, p.prefix, nil)
-	proxies := dataplane.NewProxies(dataplane.ProxyOptions{Prefix: p.prefix})
+	proxies := dataplane.NewProxies(dataplane.ProxyOptions{Prefix: p.prefix, KernelEndpoints: p.fast})
 	rec, err := dataplane.New(p.env.Cloud, p.k, nil, dataplane.Options{Prefix: p.prefix, Debounce: time.Millisecond,
 		Followers: []dataplane.Follower{resolvers, checks, drains, proxies}, FastPath: p.fast})
 	if err != nil {
@@ -121,7 +134,7 @@ func (p *dpPlane) restart() {
 	p.stop = nil
 	p.k = dataplane.NewLinuxKernel(nil)
 	p.t.Cleanup(func() { p.k.Close() })
-	p.fast = enableFastPath(p.t, p.k)
+	p.fast = !p.noFast && enableFastPath(p.t, p.k)
 	p.run()
 }
 

@@ -101,6 +101,40 @@ func (s *ppServer) handle(c net.Conn) {
 	io.Copy(c, c)
 }
 
+// ppBulk sends n bytes of a pattern through c, whose server echoes them,
+// and checks that they all come back, in order.
+func ppBulk(c net.Conn, n int64) error {
+	const period = 251 // prime: a shifted stream does not line up again
+	pat := make([]byte, 2*period*512)
+	for i := range pat {
+		pat[i] = byte(i % period)
+	}
+	chunk := pat[:period*512]
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	defer c.SetDeadline(time.Time{})
+	sent := make(chan error, 1)
+	go func() {
+		var err error
+		for left := n; left > 0 && err == nil; left -= int64(len(chunk)) {
+			_, err = c.Write(chunk[:min(left, int64(len(chunk)))])
+		}
+		sent <- err
+	}()
+	buf := make([]byte, len(chunk))
+	for got := int64(0); got < n; {
+		k, err := c.Read(buf[:min(n-got, int64(len(buf)))])
+		off := int(got % period)
+		if !bytes.Equal(buf[:k], pat[off:off+k]) {
+			return fmt.Errorf("the echo differs from what was sent at byte %d", got)
+		}
+		got += int64(k)
+		if err != nil {
+			return fmt.Errorf("after %d of %d bytes: %w", got, n, err)
+		}
+	}
+	return <-sent
+}
+
 func (s *ppServer) counts() (proxied, locals, noHeader int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,9 +159,17 @@ type ppTopo struct {
 
 func ppTopology(t *testing.T) *ppTopo {
 	t.Helper()
+	return ppTopologyMode(t, true)
+}
+
+// ppTopologyMode is ppTopology with or without the fast path (which
+// writes the endpoints' headers in the kernel; without it userspace
+// proxies do).
+func ppTopologyMode(t *testing.T, fast bool) *ppTopo {
+	t.Helper()
 	env := isthmustest.New(t)
 	ctx := isthmustest.Ctx(t)
-	dp := dpStart(t, env)
+	dp := dpStartMode(t, env, fast)
 	prov, cons := env.Account("111111111111"), env.Account("222222222222")
 	check := func(what string, err error) {
 		t.Helper()
@@ -232,7 +274,14 @@ func ppTopology(t *testing.T) *ppTopo {
 // checks send LOCAL headers and keep the target healthy; a restarted data
 // plane listens again; deleting the endpoint stops its proxy.
 func TestDataPathPPv2(t *testing.T) {
-	x := ppTopology(t)
+	// With the fast path the endpoint's NAT program writes the header;
+	// without it a userspace proxy in the endpoint's namespace does.
+	t.Run("kernel", func(t *testing.T) { testDataPathPPv2(t, true) })
+	t.Run("proxy", func(t *testing.T) { testDataPathPPv2(t, false) })
+}
+
+func testDataPathPPv2(t *testing.T, fast bool) {
+	x := ppTopologyMode(t, fast)
 	ctx := isthmustest.Ctx(t)
 	dp, prov, cons := x.dp, x.prov, x.cons
 	target, client, ppTG := x.target, x.client, x.ppTG
@@ -292,6 +341,11 @@ func TestDataPathPPv2(t *testing.T) {
 		t.Fatalf("the target's TCP peer is %s, want the NLB's private IP %s", peer, nlbIP)
 	}
 	check("echo through the proxy", dpEcho(conn, strings.Repeat("ppv2 ", 10000)+"\n"))
+	if dp.fast {
+		// Past 4 GiB each way: the program's moved sequence numbers and
+		// acknowledgments wrap around the 32-bit sequence space.
+		check("4.5 GiB each way through the PPv2 listener", ppBulk(conn, 9<<29))
+	}
 	// The bytes: PROXY over TCP/IPv4, the addresses and ports, then the
 	// TLV 0xEA, length, 0x01 and the endpoint id.
 	srv.mu.Lock()
@@ -350,8 +404,14 @@ func TestDataPathPPv2(t *testing.T) {
 	if _, hdr, _ := strings.Cut(line2, " "); !strings.Contains(hdr, "vpce="+epID) || !strings.HasPrefix(hdr, "src=10.0.2.20:") {
 		t.Fatalf("after a restart the target saw %q", line2)
 	}
-	if n := len(dp.proxies.Running()); n != 2 {
-		t.Fatalf("%d proxied listeners after the restart, want 2 (the endpoint's, the node's)", n)
+	// The node's proxy, and the endpoint's unless the kernel writes its
+	// headers.
+	wantProxies := 2
+	if dp.fast {
+		wantProxies = 1
+	}
+	if n := len(dp.proxies.Running()); n != wantProxies {
+		t.Fatalf("%d proxied listeners after the restart, want %d (fast path: %v)", n, wantProxies, dp.fast)
 	}
 
 	// Deleting the endpoint stops the proxy: nothing listens any more.

@@ -23,6 +23,15 @@
 // forgets a namespace's cached flows whenever it deletes conntrack entries
 // there, and a SYN, FIN or RST forgets its own flow, so a flow that
 // conntrack no longer translates stops taking the shortcut at once.
+//
+// isthmus_nat also writes PROXY protocol v2 headers into the flows to the
+// listeners of an interface endpoint whose target group asks for them,
+// so that those flows are kernel NAT flows like the others: it makes the
+// client's first segment after the handshake carry the header, and from
+// then on moves the client's sequence numbers up by the header's length
+// and the server's acknowledgments (and SACK blocks) down by as much,
+// the way conntrack's own sequence adjustment does for the protocol
+// helpers that rewrite payloads.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -96,6 +105,7 @@ struct net_device {
 
 struct sk_buff {
 	struct net_device *dev;
+	__u8 ip_summed : 2;
 } __attribute__((preserve_access_index));
 
 extern void *bpf_cast_to_kern_ctx(void *ctx) __ksym;
@@ -104,6 +114,52 @@ static __always_inline __u64 netns_cookie(struct __sk_buff *skb)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	return kskb->dev->nd_net.net->net_cookie;
+}
+
+// A bitfield of a kernel structure, relocated against the running kernel
+// (libbpf's BPF_CORE_READ_BITFIELD, for direct reads).
+enum {
+	FIELD_BYTE_OFFSET = 0,
+	FIELD_BYTE_SIZE = 1,
+	FIELD_SIGNED = 3,
+	FIELD_LSHIFT_U64 = 4,
+	FIELD_RSHIFT_U64 = 5,
+};
+#define CORE_BITFIELD(s, field)                                                                \
+	({                                                                                     \
+		const void *p = (const void *)s + __builtin_preserve_field_info((s)->field,    \
+										FIELD_BYTE_OFFSET); \
+		unsigned long long val = 0;                                                    \
+		asm volatile("" : "=r"(p) : "0"(p));                                           \
+		switch (__builtin_preserve_field_info((s)->field, FIELD_BYTE_SIZE)) {          \
+		case 1:                                                                        \
+			val = *(const unsigned char *)p;                                       \
+			break;                                                                 \
+		case 2:                                                                        \
+			val = *(const unsigned short *)p;                                      \
+			break;                                                                 \
+		case 4:                                                                        \
+			val = *(const unsigned int *)p;                                        \
+			break;                                                                 \
+		case 8:                                                                        \
+			val = *(const unsigned long long *)p;                                  \
+			break;                                                                 \
+		}                                                                              \
+		val <<= __builtin_preserve_field_info((s)->field, FIELD_LSHIFT_U64);           \
+		val >>= __builtin_preserve_field_info((s)->field, FIELD_RSHIFT_U64);           \
+		val;                                                                           \
+	})
+
+#define CHECKSUM_PARTIAL 3
+
+// partial_csum reports whether the kernel (or the device) is still to
+// complete the packet's transport checksum (CHECKSUM_PARTIAL: the
+// checksum field then holds the pseudo header's sum), as for what a local
+// TCP socket sends through a veth.
+static __always_inline int partial_csum(struct __sk_buff *skb)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	return CORE_BITFIELD(kskb, ip_summed) == CHECKSUM_PARTIAL;
 }
 
 struct bpf_ct_opts {
@@ -245,7 +301,8 @@ static __always_inline __u32 csum_replace16(__u32 sum, __u16 old, __u16 new)
 }
 
 // The flow cache: a segment's tuple, in a namespace, to what it becomes
-// and where it goes, until expires (bpf_ktime_get_coarse_ns).
+// and where it goes, until expires (bpf_ktime_get_coarse_ns), and what its
+// flow's PROXY header moves.
 struct flow_key {
 	__u64 netns;
 	__be32 saddr, daddr;
@@ -253,12 +310,20 @@ struct flow_key {
 	__u32 pad;
 };
 
+// Which way a flow with a PROXY header goes through the endpoint.
+#define PP_UP 1   // client to server: sequence numbers move up
+#define PP_DOWN 2 // server to client: acknowledgments move down
+
 struct flow_val {
 	__be32 saddr, daddr;
 	__be16 sport, dport;
 	__u32 ifindex;
 	__u8 smac[ETH_ALEN], dmac[ETH_ALEN];
 	__u64 expires;
+	__u32 pp_start; // the client's first sequence number after its SYN
+	__u16 pp_len;	// the header's length; 0: no header in this flow
+	__u8 pp_dir;	// PP_UP or PP_DOWN
+	__u8 pp_acked;	// the server has acknowledged the header
 };
 
 // How long a cached flow is trusted before conntrack is asked again (and
@@ -272,17 +337,299 @@ struct {
 	__type(value, struct flow_val);
 } flows SEC(".maps");
 
+// PROXY protocol v2 listeners of interface endpoints: the endpoint's
+// address and a listener port, in the endpoint's namespace, to the header
+// the program writes, whose address block (bytes 16 to 27: the client's
+// address, the endpoint's, their ports) it fills in per flow.
+#define PP_MAX 128
+#define PP_ADDRS 16
+
+struct pp_key {
+	__u64 netns;
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct pp_header {
+	__u32 len;
+	__u8 b[PP_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct pp_key);
+	__type(value, struct pp_header);
+} pp_listeners SEC(".maps");
+
+// The namespaces that have PPv2 listeners (by cookie): only there do the
+// segments the flow cache does not carry look for a header to move.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u32);
+} pp_netns SEC(".maps");
+
+// The flows with a header, by the client's tuple as it reaches the
+// endpoint: where the client's stream starts, the header's length, when
+// the header last went out and whether the server acknowledged it.
+struct pp_flow {
+	__u64 sent;
+	__u32 start;
+	__u32 len;
+	__u32 acked;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct flow_key);
+	__type(value, struct pp_flow);
+} pp_flows SEC(".maps");
+
+// Where pp_insert puts a flow's header together (too big for the stack).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pp_header);
+} pp_scratch SEC(".maps");
+
+// How long an unacknowledged header waits before the client's next
+// segment at the start of its stream carries it again (TCP's minimum
+// retransmission timeout).
+#define PP_RESEND_NS 200000000ULL
+
+static __always_inline int pp_namespace(__u64 netns)
+{
+	return bpf_map_lookup_elem(&pp_netns, &netns) != 0;
+}
+
+// pp_syn notes a client's SYN to a PPv2 listener: its stream starts after
+// the SYN's sequence number. (A SYN sent again, or a new flow on the same
+// tuple, starts it afresh.)
+static __always_inline void pp_syn(struct tcphdr *tcp, struct flow_key *k)
+{
+	struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
+	struct pp_header *h = bpf_map_lookup_elem(&pp_listeners, &lk);
+	if (!h)
+		return;
+	struct pp_flow f = {.start = bpf_ntohl(tcp->seq) + 1, .len = h->len};
+	bpf_map_update_elem(&pp_flows, k, &f, BPF_ANY);
+}
+
+// pp_back maps a sequence number of the server's view of the client's
+// stream (header first) back to the client's. Once the server has
+// acknowledged the header, every number it sends is past it (the
+// comparison with start would go wrong after 2 GiB of the stream).
+static __always_inline __u32 pp_back(__u32 v, __u32 start, __u32 len, int acked)
+{
+	if (acked)
+		return v - len;
+	__s32 d = v - start;
+	if (d >= (__s32)len)
+		return v - len;
+	if (d > 0)
+		return start; // within the header
+	return v;
+}
+
+// put32 writes a 32-bit word of the TCP header at off and updates the
+// checksum for it.
+static __always_inline void put32(struct __sk_buff *skb, __u32 off, __be32 old, __be32 new)
+{
+	if (old == new)
+		return;
+	bpf_l4_csum_replace(skb, TCP_CSUM_OFF, old, new, 4);
+	bpf_skb_store_bytes(skb, off, &new, 4, 0);
+}
+
+#define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))
+#define IP_LEN_OFF (IP_OFF + offsetof(struct iphdr, tot_len))
+#define TCP_MAX_HLEN 60
+
+// pp_insert makes the segment (the client's, at the start of its stream)
+// carry the header in place of whatever payload it had: the server's
+// acknowledgment then covers the header only, and the client sends its
+// own bytes again. th is the TCP header's length.
+static __noinline int pp_insert(struct __sk_buff *skb, struct flow_key *k, __u32 th, __u32 len)
+{
+	struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
+	struct pp_header *h = bpf_map_lookup_elem(&pp_listeners, &lk);
+	if (!h || h->len != len)
+		return -1;
+	if (th < sizeof(struct tcphdr) || th > TCP_MAX_HLEN)
+		return -1;
+	__u32 zero = 0;
+	struct pp_header *scratch = bpf_map_lookup_elem(&pp_scratch, &zero);
+	if (!scratch)
+		return -1;
+	*scratch = *h;
+	__u8 *buf = scratch->b;
+	*(__be32 *)&buf[PP_ADDRS] = k->saddr;
+	*(__be32 *)&buf[PP_ADDRS + 4] = k->daddr;
+	*(__be16 *)&buf[PP_ADDRS + 8] = k->sport;
+	*(__be16 *)&buf[PP_ADDRS + 10] = k->dport;
+
+	__be16 old_tot;
+	if (bpf_skb_load_bytes(skb, IP_LEN_OFF, &old_tot, 2))
+		return -1;
+	__u32 poff = TCP_OFF + th;
+	int partial = partial_csum(skb);
+	if (bpf_skb_change_tail(skb, poff + len, 0))
+		return -1;
+	__u64 n = len;
+	asm volatile("" : "+r"(n)); // bounds checked on the very register passed
+	if (n < PP_ADDRS + 12 || n > PP_MAX)
+		return -1;
+	if (bpf_skb_store_bytes(skb, poff, buf, n, BPF_F_RECOMPUTE_CSUM))
+		return -1;
+	__be16 tot = bpf_htons(sizeof(struct iphdr) + th + len);
+	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_tot, tot, 2))
+		return -1;
+	if (bpf_skb_store_bytes(skb, IP_LEN_OFF, &tot, 2, BPF_F_RECOMPUTE_CSUM))
+		return -1;
+
+	// The TCP checksum, computed afresh for the new length: for
+	// CHECKSUM_PARTIAL the pseudo header's sum, which the kernel
+	// completes; otherwise the whole sum.
+	struct {
+		__be32 saddr, daddr;
+		__u8 zero, proto;
+		__be16 len;
+	} ph = {.saddr = k->saddr, .daddr = k->daddr, .proto = IPPROTO_TCP, .len = bpf_htons(th + len)};
+	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+	if (!partial) {
+		__u8 tb[TCP_MAX_HLEN];
+		__u64 tl = th;
+		asm volatile("" : "+r"(tl));
+		if (tl < sizeof(struct tcphdr) || tl > TCP_MAX_HLEN)
+			return -1;
+		if (bpf_skb_load_bytes(skb, TCP_OFF, tb, tl))
+			return -1;
+		*(__u16 *)&tb[offsetof(struct tcphdr, check)] = 0;
+		sum = bpf_csum_diff(0, 0, (__be32 *)tb, tl, sum);
+		// buf is zero past len (the loader pads the header).
+		__u64 pl = (n + 3) & ~3ULL;
+		asm volatile("" : "+r"(pl));
+		if (pl > PP_MAX)
+			return -1;
+		sum = bpf_csum_diff(0, 0, (__be32 *)buf, pl, sum);
+	}
+	if (sum < 0)
+		return -1;
+	__u32 s32 = sum;
+	s32 = (s32 & 0xffff) + (s32 >> 16);
+	s32 = (s32 & 0xffff) + (s32 >> 16);
+	__u16 check = partial ? (__u16)s32 : (__u16)~s32;
+	if (bpf_skb_store_bytes(skb, TCP_CSUM_OFF, &check, 2, BPF_F_RECOMPUTE_CSUM))
+		return -1;
+	return 0;
+}
+
+// pp_sack moves the edges of the SACK blocks in the server's segment
+// down (the options of a TCP header th bytes long).
+static __noinline void pp_sack(struct __sk_buff *skb, __u32 th, __u32 start, __u32 len, int acked)
+{
+	__u32 off = TCP_OFF + sizeof(struct tcphdr), stop = TCP_OFF + th;
+	// Linux sends at most a few options and their padding; a header with
+	// more than 16 (all but impossible in 40 bytes) keeps the rest as it
+	// is, and the client ignores blocks past what it sent.
+	for (int i = 0; i < 16; i++) {
+		__u8 opt[2];
+		if (off >= stop || bpf_skb_load_bytes(skb, off, opt, 1))
+			break;
+		if (opt[0] == 0) // end of options
+			break;
+		if (opt[0] == 1) { // no-op
+			off++;
+			continue;
+		}
+		if (off + 2 > stop || bpf_skb_load_bytes(skb, off, opt, 2) || opt[1] < 2)
+			break;
+		if (opt[0] == 5) { // SACK: up to four blocks of two edges
+			for (int b = 0; b < 4; b++) {
+				__u32 e = off + 2 + b * 8;
+				if (e + 8 > off + opt[1] || e + 8 > stop)
+					break;
+				__be32 edge[2];
+				if (bpf_skb_load_bytes(skb, e, edge, 8))
+					break;
+				put32(skb, e, edge[0], bpf_htonl(pp_back(bpf_ntohl(edge[0]), start, len, acked)));
+				put32(skb, e + 4, edge[1], bpf_htonl(pp_back(bpf_ntohl(edge[1]), start, len, acked)));
+			}
+		}
+		off += opt[1];
+	}
+}
+
+// pp_edit moves what a segment of a flow with a header says (f, with fv
+// its cache entry if any) from the client's view of the client's stream
+// to the server's or back, or makes it carry the header. It returns 1
+// when the segment changed its size (it then takes the ordinary path),
+// -1 when it must be dropped.
+static __noinline int pp_edit(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f,
+				   struct flow_val *fv, __u64 now)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct tcphdr *tcp = data + TCP_OFF;
+	if ((void *)(tcp + 1) > end)
+		return -1;
+	__u32 th = tcp->doff * 4;
+	__u32 start = f->pp_start, len = f->pp_len;
+	if (f->pp_dir == PP_UP) {
+		__be32 seq = tcp->seq;
+		if (bpf_ntohl(seq) == start && !tcp->fin && !tcp->rst) {
+			struct pp_flow *pf = bpf_map_lookup_elem(&pp_flows, k);
+			if (pf && !pf->acked && (!pf->sent || now - pf->sent > PP_RESEND_NS)) {
+				pf->sent = now;
+				return pp_insert(skb, k, th, len) ? -1 : 1;
+			}
+		}
+		put32(skb, TCP_OFF + offsetof(struct tcphdr, seq), seq, bpf_htonl(bpf_ntohl(seq) + len));
+		return 0;
+	}
+	if (!tcp->ack)
+		return 0;
+	__be32 ack = tcp->ack_seq;
+	int acked = f->pp_acked;
+	if (!acked && (__s32)(bpf_ntohl(ack) - start) >= (__s32)len) {
+		acked = 1;
+		// The client's tuple: what the segment becomes.
+		struct flow_key ck = {.netns = k->netns, .saddr = f->daddr, .daddr = f->saddr,
+				      .sport = f->dport, .dport = f->sport};
+		struct pp_flow *pf = bpf_map_lookup_elem(&pp_flows, &ck);
+		if (pf)
+			pf->acked = 1;
+		if (fv)
+			fv->pp_acked = 1;
+	}
+	put32(skb, TCP_OFF + offsetof(struct tcphdr, ack_seq), ack, bpf_htonl(pp_back(bpf_ntohl(ack), start, len, acked)));
+	if (th > sizeof(struct tcphdr))
+		pp_sack(skb, th, start, len, acked);
+	return 0;
+}
+
+// lookup's flags: the segment's TOS byte in the second byte, and these.
+#define LOOKUP_PP 1    // the namespace has PPv2 listeners
+#define LOOKUP_CACHE 2 // cache what was found
+
 // lookup asks conntrack what the segment of flow k becomes and the route
-// where it goes, fills f and caches it; false: the segment takes the
-// ordinary path.
-static __always_inline int lookup(struct __sk_buff *skb, struct iphdr *ip, struct flow_key *k, struct flow_val *f, __u64 now)
+// where it goes, and fills f; in a namespace with PPv2 listeners, it also
+// finds the flow's header. It reports whether the segment may take the
+// shortcut; f's translation and header are filled even when not.
+static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u64 now, __u32 flags)
 {
 	struct bpf_sock_tuple t = {};
 	t.ipv4.saddr = k->saddr;
 	t.ipv4.daddr = k->daddr;
 	t.ipv4.sport = k->sport;
 	t.ipv4.dport = k->dport;
-	__u8 tos = ip->tos;
+	__u8 tos = flags >> 8;
 
 	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
 	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
@@ -299,11 +646,32 @@ static __always_inline int lookup(struct __sk_buff *skb, struct iphdr *ip, struc
 		      ct->tuplehash[0].tuple.dst.u3.ip == t.ipv4.daddr &&
 		      ct->tuplehash[0].tuple.dst.u.all == t.ipv4.dport);
 	struct nf_conntrack_tuple *o = reply ? &ct->tuplehash[0].tuple : &ct->tuplehash[1].tuple;
-	__be32 saddr = o->dst.u3.ip, daddr = o->src.u3.ip;
-	__be16 sport = o->dst.u.all, dport = o->src.u.all;
+	f->saddr = o->dst.u3.ip;
+	f->daddr = o->src.u3.ip;
+	f->sport = o->dst.u.all;
+	f->dport = o->src.u.all;
 	if (ok && (__s32)(ct->timeout - (__u32)bpf_jiffies64()) < (__s32)RENEW_JIFFIES)
 		bpf_ct_change_timeout(ct, TCP_ESTABLISHED_TIMEOUT_MS);
 	bpf_ct_release(ct);
+	if (flags & LOOKUP_PP) {
+		// A client's segment is in the original direction, as it
+		// reaches the endpoint; a server's becomes the client's tuple
+		// reversed.
+		struct flow_key ck = *k;
+		if (reply) {
+			ck.saddr = f->daddr;
+			ck.daddr = f->saddr;
+			ck.sport = f->dport;
+			ck.dport = f->sport;
+		}
+		struct pp_flow *pf = bpf_map_lookup_elem(&pp_flows, &ck);
+		if (pf && pf->len <= PP_MAX) {
+			f->pp_start = pf->start;
+			f->pp_len = pf->len;
+			f->pp_dir = reply ? PP_DOWN : PP_UP;
+			f->pp_acked = pf->acked;
+		}
+	}
 	if (!ok)
 		return 0;
 
@@ -311,25 +679,22 @@ static __always_inline int lookup(struct __sk_buff *skb, struct iphdr *ip, struc
 		.family = 2, // AF_INET
 		.tos = tos,
 		.l4_protocol = IPPROTO_TCP,
-		.sport = sport,
-		.dport = dport,
+		.sport = f->sport,
+		.dport = f->dport,
 		.ifindex = skb->ifindex,
-		.ipv4_src = saddr,
-		.ipv4_dst = daddr,
+		.ipv4_src = f->saddr,
+		.ipv4_dst = f->daddr,
 	};
 	// tot_len left 0: the helper then checks the skb against the
 	// output device's MTU as forwarding would, GSO included.
 	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
 		return 0;
-	f->saddr = saddr;
-	f->daddr = daddr;
-	f->sport = sport;
-	f->dport = dport;
 	f->ifindex = fib.ifindex;
 	__builtin_memcpy(f->smac, fib.smac, ETH_ALEN);
 	__builtin_memcpy(f->dmac, fib.dmac, ETH_ALEN);
 	f->expires = now + FLOW_TTL_NS;
-	bpf_map_update_elem(&flows, k, f, BPF_ANY);
+	if (flags & LOOKUP_CACHE)
+		bpf_map_update_elem(&flows, k, f, BPF_ANY);
 	return 1;
 }
 
@@ -356,17 +721,44 @@ int isthmus_nat(struct __sk_buff *skb)
 		.sport = tcp->source,
 		.dport = tcp->dest,
 	};
-	if (tcp->syn || tcp->fin || tcp->rst) {
+	if (tcp->syn) {
+		if (!tcp->ack && pp_namespace(fk.netns))
+			pp_syn(tcp, &fk);
 		bpf_map_delete_elem(&flows, &fk);
 		return TC_ACT_OK;
 	}
 	__u16 ttlproto = *(__u16 *)&ip->ttl;
+	__u32 tos = (__u32)ip->tos << 8;
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct flow_val *fv = bpf_map_lookup_elem(&flows, &fk);
+	// FIN and RST take the ordinary path (conntrack follows the flow's
+	// end) and end the flow's shortcut; in a namespace with PPv2
+	// listeners they may still have a header to account for.
+	int closing = tcp->fin || tcp->rst;
 	struct flow_val f = {};
-	if (fv && now < fv->expires)
-		f = *fv;
-	else if (!lookup(skb, ip, &fk, &f, now))
+	struct flow_val *fv = 0;
+	int fast = 0;
+	if (closing) {
+		bpf_map_delete_elem(&flows, &fk);
+		if (pp_namespace(fk.netns))
+			lookup(skb, &fk, &f, now, tos | LOOKUP_PP);
+	} else {
+		fv = bpf_map_lookup_elem(&flows, &fk);
+		if (fv && now < fv->expires) {
+			f = *fv;
+			fast = 1;
+		} else {
+			fv = 0;
+			fast = lookup(skb, &fk, &f, now, tos | LOOKUP_CACHE | (pp_namespace(fk.netns) ? LOOKUP_PP : 0));
+		}
+	}
+	if (f.pp_len) {
+		int r = pp_edit(skb, &fk, &f, fv, now);
+		if (r < 0)
+			return TC_ACT_SHOT;
+		if (r > 0)
+			return TC_ACT_OK;
+	}
+	if (!fast)
 		return TC_ACT_OK;
 
 	count(skb, fk.netns, f.ifindex);
