@@ -73,13 +73,15 @@
 // Interface endpoints and network load balancers are NAT in the kernel
 // across transit links: see plan_pl.go for the tables, health.go for the
 // health checks that write target health, drain.go for deregistration.
-// TCP listeners whose target group enables proxy protocol v2 are the one
-// exception: the endpoint's namespace does not DNAT them and a userspace
-// proxy there writes the PROXY v2 header (ppv2.go, the Proxies follower).
 // The NAT tables count what they carry in named counters that package
 // metrics reads (nat.go lists them). Established TCP flows skip the
 // namespaces in the middle through the fast path's tc programs where the
-// kernel takes them (fast.go, package fastpath).
+// kernel takes them (fast.go, package fastpath). TCP listeners whose
+// target group enables proxy protocol v2 are kernel NAT too when the fast
+// path runs, whose NAT program writes the PROXY v2 header (PPv2Entry);
+// without it they are the one exception: the endpoint's namespace does
+// not DNAT them and a userspace proxy there writes the header (ppv2.go,
+// the Proxies follower).
 //
 // # Security groups
 //

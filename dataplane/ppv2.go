@@ -18,11 +18,15 @@ import (
 )
 
 // Proxies is the Follower that serves the TCP listeners whose target group
-// enables proxy protocol v2 (proxy_protocol_v2.enabled) at interface
-// endpoints. The kernel cannot write a header into a byte stream, so for
-// those listener ports the endpoint's NAT table has no DNAT (plan_pl.go)
-// and connections reach the endpoint namespace's own stack, where a
-// proxy.Proxy listens on <endpoint IP>:<port>:
+// enables proxy protocol v2 (proxy_protocol_v2.enabled) where the kernel
+// does not write the headers. With the fast path it does at interface
+// endpoints (PPv2Entry: the NAT program writes the header into each flow
+// and moves its sequence numbers, so those flows are kernel NAT like any
+// other), and Proxies serve only load balancer nodes, for clients in
+// their own VPC (ProxyOptions.KernelEndpoints; below). Without the fast
+// path, the endpoint's NAT table has no DNAT for those listener ports
+// (plan_pl.go) and connections reach the endpoint namespace's own stack,
+// where a proxy.Proxy listens on <endpoint IP>:<port>:
 //
 //	client ─▶ eth0 E-ip:port ─ Proxy (endpoint ns) ─ tr… ══ /31 ══ tr… ─DNAT (jhash)─▶ eth0 ─▶ target:port
 //	          accepted here    dials from the endpoint's          SNAT to the NLB's private IP
