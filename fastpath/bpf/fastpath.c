@@ -614,6 +614,14 @@ static __noinline int pp_edit(struct __sk_buff *skb, struct flow_key *k, struct 
 	return 0;
 }
 
+// forget drops flow k's cache entry. (Looking first is cheaper: most
+// handshakes and closes have none, and deleting from an LRU map locks.)
+static __always_inline void forget(struct flow_key *k)
+{
+	if (bpf_map_lookup_elem(&flows, k))
+		bpf_map_delete_elem(&flows, k);
+}
+
 // lookup's flags: the segment's TOS byte in the second byte, and these.
 #define LOOKUP_PP 1    // the namespace has PPv2 listeners
 #define LOOKUP_CACHE 2 // cache what was found
@@ -724,7 +732,7 @@ int isthmus_nat(struct __sk_buff *skb)
 	if (tcp->syn) {
 		if (!tcp->ack && pp_namespace(fk.netns))
 			pp_syn(tcp, &fk);
-		bpf_map_delete_elem(&flows, &fk);
+		forget(&fk);
 		return TC_ACT_OK;
 	}
 	__u16 ttlproto = *(__u16 *)&ip->ttl;
@@ -738,7 +746,7 @@ int isthmus_nat(struct __sk_buff *skb)
 	struct flow_val *fv = 0;
 	int fast = 0;
 	if (closing) {
-		bpf_map_delete_elem(&flows, &fk);
+		forget(&fk);
 		if (pp_namespace(fk.netns))
 			lookup(skb, &fk, &f, now, tos | LOOKUP_PP);
 	} else {
