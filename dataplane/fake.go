@@ -281,6 +281,13 @@ func (k *FakeKernel) check(it Item) error {
 		if _, kind, ok := k.device(x.NS, x.Bridge); !ok || kind != KindBridge {
 			return fmt.Errorf("%s: fdb %s: no such bridge %s", x.NS, x.MAC, x.Bridge)
 		}
+	case PPv2Entry:
+		if !x.Listen.Addr().Is4() {
+			return fmt.Errorf("%s: ppv2 %s: not IPv4", x.NS, x.Listen)
+		}
+		if _, err := PPv2Header(x.Endpoint); err != nil {
+			return fmt.Errorf("%s: ppv2 %s: %w", x.NS, x.Listen, err)
+		}
 	case ResolvConf:
 		if !x.Nameserver.Is4() {
 			return fmt.Errorf("%s: resolv.conf: bad nameserver %s", x.NS, x.Nameserver)

@@ -298,7 +298,13 @@ func TestResolverInTheVPC(t *testing.T) {
 	if got := w.m.Servers(); len(got) != 0 {
 		t.Fatalf("servers after deleting the VPC: %+v", got)
 	}
-	if n := socketCount(t); n != baseline {
+	// A socket another goroutine of the process is closing may still be
+	// counted for a moment (CI saw one once); a leaked one stays.
+	n := socketCount(t)
+	for deadline := time.Now().Add(5 * time.Second); n != baseline && time.Now().Before(deadline); n = socketCount(t) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n != baseline {
 		t.Fatalf("%d sockets open after deleting everything, %d before", n, baseline)
 	}
 }
