@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -238,6 +240,9 @@ func testPrivateLinkTraffic(t *testing.T, fast bool) {
 		if !w.fast && n != 0 {
 			t.Errorf("%s: without the fast path, %d packets took it", ns, n)
 		}
+	}
+	if w.fast {
+		fullChecksums(t, w, epAddr, []string{epNS, lbNS})
 	}
 
 	// UDP.
@@ -582,6 +587,86 @@ func TestDeregistrationDrains(t *testing.T) {
 
 // fastPackets is how many packets the fast path's NAT program carried
 // through namespace ns, 0 without the fast path.
+// fullChecksums turns checksum offload off on the client's link (its
+// eth0 sends, and its router port takes, complete TCP checksums), so the
+// NAT program must update the whole sum of the client's segments rather
+// than the pseudo header's, and the target's stack checks it: a wrong sum
+// drops the echoes (and counts in TcpInCsumErrors).
+func fullChecksums(t *testing.T, w *plWorld, epAddr string, natNS []string) {
+	t.Helper()
+	ethtool := testenv.RequireProgram(t, "ethtool")
+	client, router := w.ns(w.client), VpcNamespace(w.prefix, w.cVpc.ID)
+	for _, c := range [][]string{
+		{client, ethtool, "-K", ENIDevice, "tx", "off"},
+		{router, ethtool, "-K", VethPeerName(w.client.ID), "rx", "off"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"netns", "exec"}, c...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns exec %v: %v: %s", c, err, out)
+		}
+	}
+	_, conn, err := peerLine(client, epAddr)
+	if err != nil {
+		t.Fatalf("with full checksums: %v", err)
+	}
+	defer conn.Close()
+	var before []uint64
+	for _, ns := range natNS {
+		before = append(before, fastPackets(t, w.k, ns))
+	}
+	for i := range 10 {
+		if err := testenv.Echo(conn, fmt.Sprintf("full checksum %d %s\n", i, strings.Repeat("x", 100*i)), 2*time.Second); err != nil {
+			t.Fatalf("echo %d with full checksums: %v", i, err)
+		}
+	}
+	for i, ns := range natNS {
+		if n := fastPackets(t, w.k, ns) - before[i]; n < 20 {
+			t.Errorf("%s: the fast path carried %d packets of 10 echoes with full checksums", ns, n)
+		}
+	}
+	for _, target := range []*core.NetworkInterface{w.target1, w.target2} {
+		if n := tcpInCsumErrors(t, w.ns(target)); n != 0 {
+			t.Errorf("%s: %d TCP checksum errors", w.ns(target), n)
+		}
+	}
+}
+
+// tcpInCsumErrors reads TcpInCsumErrors in namespace ns.
+func tcpInCsumErrors(t *testing.T, ns string) int {
+	t.Helper()
+	var snmp []byte
+	err := netns.DoNamed(ns, func() error {
+		var err error
+		snmp, err = os.ReadFile("/proc/thread-self/net/snmp")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two "Tcp:" lines: the names, then the values.
+	var names []string
+	for line := range strings.Lines(string(snmp)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, name := range names {
+			if name == "InCsumErrors" && i < len(f) {
+				n, err := strconv.Atoi(f[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+	}
+	t.Fatalf("%s: no Tcp InCsumErrors in /proc/net/snmp", ns)
+	return 0
+}
+
 func fastPackets(t *testing.T, k *LinuxKernel, ns string) uint64 {
 	t.Helper()
 	p := k.FastPath()

@@ -150,16 +150,25 @@ enum {
 		val;                                                                           \
 	})
 
+// The kernel's checksum states of a packet (skb->ip_summed).
+#define CHECKSUM_NONE 0
+#define CHECKSUM_UNNECESSARY 1
+#define CHECKSUM_COMPLETE 2
 #define CHECKSUM_PARTIAL 3
 
-// partial_csum reports whether the kernel (or the device) is still to
-// complete the packet's transport checksum (CHECKSUM_PARTIAL: the
-// checksum field then holds the pseudo header's sum), as for what a local
-// TCP socket sends through a veth.
-static __always_inline int partial_csum(struct __sk_buff *skb)
+// ip_summed tells how the packet's transport checksum stands:
+// CHECKSUM_PARTIAL, as for what a local TCP socket sends through a veth,
+// means the kernel (or a device) is still to complete it, and the
+// checksum field holds the pseudo header's sum.
+static __always_inline __u8 ip_summed(struct __sk_buff *skb)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
-	return CORE_BITFIELD(kskb, ip_summed) == CHECKSUM_PARTIAL;
+	return CORE_BITFIELD(kskb, ip_summed);
+}
+
+static __always_inline int partial_csum(struct __sk_buff *skb)
+{
+	return ip_summed(skb) == CHECKSUM_PARTIAL;
 }
 
 struct bpf_ct_opts {
@@ -771,20 +780,22 @@ int isthmus_nat(struct __sk_buff *skb)
 
 	count(skb, fk.netns, f.ifindex);
 
-	// The TCP checksum through the helper, which knows whether the
-	// kernel or the device completes it (CHECKSUM_PARTIAL: the field then
-	// holds the pseudo header's sum, so only the addresses go in, not the
-	// ports).
-	if (fk.saddr != f.saddr)
-		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.saddr, f.saddr, BPF_F_PSEUDO_HDR | 4);
-	if (fk.daddr != f.daddr)
-		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.daddr, f.daddr, BPF_F_PSEUDO_HDR | 4);
-	if (fk.sport != f.sport)
-		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.sport, f.sport, 2);
-	if (fk.dport != f.dport)
-		bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.dport, f.dport, 2);
+	// A CHECKSUM_COMPLETE packet's skb->csum must follow the pseudo
+	// header's change, which the helper knows how to do; the other kinds
+	// are updated in place below.
+	__u8 summed = ip_summed(skb);
+	if (summed == CHECKSUM_COMPLETE) {
+		if (fk.saddr != f.saddr)
+			bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.saddr, f.saddr, BPF_F_PSEUDO_HDR | 4);
+		if (fk.daddr != f.daddr)
+			bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.daddr, f.daddr, BPF_F_PSEUDO_HDR | 4);
+		if (fk.sport != f.sport)
+			bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.sport, f.sport, 2);
+		if (fk.dport != f.dport)
+			bpf_l4_csum_replace(skb, TCP_CSUM_OFF, fk.dport, f.dport, 2);
+	}
 
-	// The rest in place (the helpers moved the data: look again).
+	// The rest in place (helpers may have moved the data: look again).
 	data = (void *)(long)skb->data;
 	end = (void *)(long)skb->data_end;
 	eth = data;
@@ -792,6 +803,28 @@ int isthmus_nat(struct __sk_buff *skb)
 	tcp = (void *)(ip + 1);
 	if ((void *)(tcp + 1) > end)
 		return TC_ACT_SHOT;
+	// The TCP checksum (RFC 1624). CHECKSUM_PARTIAL, what a local socket
+	// sends through a veth and so nearly every packet here: the field
+	// holds the pseudo header's sum, not inverted, which only the
+	// addresses change. Otherwise the full sum, ports included.
+	if (summed != CHECKSUM_COMPLETE) {
+		__u32 d = 0;
+		d = csum_replace16(d, fk.saddr, f.saddr);
+		d = csum_replace16(d, fk.saddr >> 16, f.saddr >> 16);
+		d = csum_replace16(d, fk.daddr, f.daddr);
+		d = csum_replace16(d, fk.daddr >> 16, f.daddr >> 16);
+		__u32 c;
+		if (summed == CHECKSUM_PARTIAL) {
+			c = tcp->check + d;
+		} else {
+			d = csum_replace16(d, fk.sport, f.sport);
+			d = csum_replace16(d, fk.dport, f.dport);
+			c = (__u16)~tcp->check + d;
+		}
+		c = (c & 0xffff) + (c >> 16);
+		c = (c & 0xffff) + (c >> 16);
+		tcp->check = summed == CHECKSUM_PARTIAL ? (__u16)c : (__u16)~c;
+	}
 	// The IP header checksum, updated for the words that change
 	// (RFC 1624): both addresses and the TTL.
 	__u16 ttlproto2 = ttlproto;
