@@ -120,7 +120,7 @@ func TestParseIperf3(t *testing.T) {
 func TestIperf3Args(t *testing.T) {
 	addr := netip.MustParseAddrPort("10.0.1.4:5201")
 	got := strings.Join(Iperf3Args(addr, 4, 3, 1), " ")
-	want := "-c 10.0.1.4 -p 5201 -t 3 -P 4 -J --connect-timeout 3000 -O 1"
+	want := "-c 10.0.1.4 -p 5201 -t 3 -P 4 -l 1M -J --connect-timeout 3000 -O 1"
 	if got != want {
 		t.Errorf("Iperf3Args = %q, want %q", got, want)
 	}

@@ -148,7 +148,8 @@ func (r *Result) Markdown() string {
 		runs = "run"
 	}
 	fmt.Fprintf(&b, ".\n\nEach figure is the median of %d %s, the paths taking turns: throughput runs last %s "+
-		"(iperf3 in whole seconds, after one omitted second unless `-quick`); a request/response run is %d exchanges of %d bytes "+
+		"(iperf3 in whole seconds, after one omitted second unless `-quick`, and `-l "+IperfBlock+"`: writes of 1 MiB; "+
+		"the Go bulk client writes 128 KiB); a request/response run is %d exchanges of %d bytes "+
 		"over one connection; a connection-rate run is %d workers each connecting, exchanging %d bytes and closing, for %s. "+
 		"In brackets, the ratio to `direct` (for latencies, above 1× is slower).\n\n",
 		r.Rounds, runs, r.Duration, r.RRCount, r.RRSize, r.Workers, r.RRSize, r.Duration)
