@@ -181,11 +181,9 @@ func Run(ctx context.Context, cfg Config) error {
 		drains := dataplane.NewDraining(cloud.EndDraining, k, prefix, log.With("component", "draining"))
 		defer drains.Close()
 		// Listeners whose target group enables proxy protocol v2: the
-		// fast path writes the headers at interface endpoints; userspace
-		// proxies do without it, and for clients of a load balancer in
-		// its own VPC.
+		// fast path writes the headers; without it, userspace proxies do.
 		proxies := dataplane.NewProxies(dataplane.ProxyOptions{Prefix: prefix, Logger: log.With("component", "ppv2"),
-			KernelEndpoints: fast})
+			Kernel: fast})
 		defer proxies.Close()
 		rec, err := dataplane.New(cloud, k, log.With("component", "dataplane"), dataplane.Options{
 			Prefix:    prefix,

@@ -27,10 +27,11 @@ package dataplane
 // reports it) and such frames take the bridge; nothing is lost but speed.
 // Removing a TCProgram removes its link's clsact qdisc with it.
 //
-// With the fast path, the TCP listeners of an interface endpoint whose
-// target group enables proxy protocol v2 are kernel NAT like the others,
-// and the NAT program writes the header (PPv2Entry, fastpath.SetPPv2);
-// without it, a userspace proxy per listener does (Proxies).
+// With the fast path, the TCP listeners whose target group enables proxy
+// protocol v2 are kernel NAT like the others, at interface endpoints and
+// for clients in a load balancer's own VPC, and the NAT program writes
+// the header (PPv2Entry, fastpath.SetPPv2); without it, a userspace proxy
+// per listener does (Proxies).
 
 import (
 	"bytes"
@@ -85,13 +86,14 @@ func (e PortEntry) String() string {
 	return "# fastpath fdb " + e.NS + ": " + e.MAC + " via " + e.Port + " on " + e.Bridge
 }
 
-// PPv2Entry makes the NAT program of an interface endpoint's namespace NS
-// write a PROXY protocol v2 header into every new TCP flow to Listen (the
-// endpoint's address and a listener port whose target group enables
-// proxy_protocol_v2.enabled): the client's address and port as the
-// source, Listen as the destination and AWS's TLV with the id of
-// Endpoint (PPv2Header). Such listeners are then kernel NAT like the
-// others, rather than served by a userspace proxy (Proxies).
+// PPv2Entry makes the NAT program of namespace NS write a PROXY protocol
+// v2 header into every new TCP flow to Listen, a listener port whose
+// target group enables proxy_protocol_v2.enabled: at an interface
+// endpoint's address, with AWS's TLV carrying the id of Endpoint; at a
+// load balancer's own address (for clients in its VPC), with Endpoint ""
+// and no TLV. The client's address and port are the header's source,
+// Listen its destination (PPv2Header). Such listeners are then kernel NAT
+// like the others, rather than served by a userspace proxy (Proxies).
 type PPv2Entry struct {
 	NS       string
 	Listen   netip.AddrPort
@@ -102,13 +104,19 @@ func (e PPv2Entry) Key() string       { return "ppv2 " + e.NS + " " + e.Listen.S
 func (e PPv2Entry) Namespace() string { return e.NS }
 func (PPv2Entry) phase() int          { return phaseFast }
 func (e PPv2Entry) String() string {
-	return "# fastpath ppv2 " + e.NS + ": " + e.Listen.String() + " for " + e.Endpoint
+	s := "# fastpath ppv2 " + e.NS + ": " + e.Listen.String()
+	if e.Endpoint != "" {
+		s += " for " + e.Endpoint
+	}
+	return s
 }
 
 // PPv2Header returns the header the NAT program writes for the flows
-// through interface endpoint endpoint, with an empty address block (the
-// program fills it in per flow): PROXY, INET, STREAM and the PP2_TYPE_AWS
-// TLV with subtype PP2_SUBTYPE_AWS_VPCE_ID, as Proxies writes it.
+// through interface endpoint endpoint ("" for the flows of clients in a
+// load balancer's own VPC), with an empty address block (the program fills
+// it in per flow): PROXY, INET, STREAM and, for an endpoint, the
+// PP2_TYPE_AWS TLV with subtype PP2_SUBTYPE_AWS_VPCE_ID, as Proxies writes
+// it.
 func PPv2Header(endpoint string) ([]byte, error) {
 	any4 := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	h := proxy.NewHeader(any4, any4)
@@ -116,15 +124,20 @@ func PPv2Header(endpoint string) ([]byte, error) {
 	return h.MarshalBinary()
 }
 
-// ppv2Endpoint is the endpoint id a header of PPv2Header carries; "" for
-// any other header.
+// ppv2StaleHeader is the Endpoint Observe reports for a header that
+// PPv2Header did not make (another version's): the plan never wants it,
+// so Ensure writes the right one.
+const ppv2StaleHeader = "(stale header)"
+
+// ppv2Endpoint is the endpoint id a header of PPv2Header carries ("" for
+// none), or ppv2StaleHeader for any other header.
 func ppv2Endpoint(b []byte) string {
 	var h proxy.Header
-	if err := h.UnmarshalBinary(b); err != nil || h.VPCEndpointID == "" {
-		return ""
+	if err := h.UnmarshalBinary(b); err != nil {
+		return ppv2StaleHeader
 	}
 	if want, err := PPv2Header(h.VPCEndpointID); err != nil || !bytes.Equal(want, b) {
-		return ""
+		return ppv2StaleHeader
 	}
 	return h.VPCEndpointID
 }

@@ -258,7 +258,7 @@ func (p *plPlanner) planNode(hc *HostConfig, lb *core.LoadBalancer, z core.LoadB
 		backends []Backend
 	}
 	var ls []listener
-	var pre []string // TCP listeners with PPv2: clients of the VPC reach Proxies
+	var pre []string // TCP listeners with PPv2 without the fast path: clients of the VPC reach Proxies
 	most := 0
 	for _, l := range p.listeners[lb.ARN()] {
 		tg := p.tgByARN[l.TargetGroupARN]
@@ -267,7 +267,13 @@ func (p *plPlanner) planNode(hc *HostConfig, lb *core.LoadBalancer, z core.LoadB
 			continue
 		}
 		if protos[0] == 6 && tg.Attributes["proxy_protocol_v2.enabled"] == "true" {
-			pre = append(pre, ruleLBLocal(l.Port))
+			// Clients in the load balancer's own VPC: the header names
+			// them and the load balancer's address, without AWS's TLV.
+			if p.opts.FastPath {
+				hc.Add(own, PPv2Entry{NS: ns, Listen: netip.AddrPortFrom(node.ip, uint16(l.Port))})
+			} else {
+				pre = append(pre, ruleLBLocal(l.Port))
+			}
 		}
 		bs, _ := p.routable(lb, tg, z.ZoneName)
 		ls = append(ls, listener{protos: protos, port: l.Port, backends: bs})

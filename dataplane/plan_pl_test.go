@@ -126,16 +126,16 @@ func privateLinkCase() *core.Topology {
 }
 
 // TestPlanPPv2Endpoint: a TCP listener whose target group enables proxy
-// protocol v2 is kernel NAT at the endpoint with a PPv2Entry (the fast
-// path writes the header) and, without the fast path, has no DNAT there
-// (Proxies serves it).
+// protocol v2 is kernel NAT at the endpoint and the load balancer's nodes
+// with PPv2Entry items (the fast path writes the headers) and, without
+// the fast path, has no DNAT at the endpoint (Proxies serves it).
 func TestPlanPPv2Endpoint(t *testing.T) {
 	top := privateLinkCase()
 	epNS := ENINamespace("p", epENI)
 	for _, fast := range []bool{true, false} {
 		hc := Plan(top, PlanOptions{Prefix: "p", FastPath: fast})
 		var entries []PPv2Entry
-		for _, it := range hc.Items {
+		for _, it := range hc.Sorted() {
 			if e, ok := it.(PPv2Entry); ok {
 				entries = append(entries, e)
 			}
@@ -145,7 +145,12 @@ func TestPlanPPv2Endpoint(t *testing.T) {
 			t.Fatalf("fast path %v: no listeners map", fast)
 		}
 		dnat := slices.Contains(listeners.elems(), "tcp . 443 : 100.64.0.1")
-		want := []PPv2Entry{{NS: epNS, Listen: netip.MustParseAddrPort("10.0.1.5:443"), Endpoint: vpceID}}
+		want := []PPv2Entry{
+			// Node a's and node b's, for clients in the provider's VPC.
+			{NS: ENINamespace("p", lbENIa), Listen: netip.MustParseAddrPort("10.0.1.9:443")},
+			{NS: ENINamespace("p", lbENIb), Listen: netip.MustParseAddrPort("10.0.2.9:443")},
+			{NS: epNS, Listen: netip.MustParseAddrPort("10.0.1.5:443"), Endpoint: vpceID},
+		}
 		if !fast {
 			want = nil
 		}
@@ -153,9 +158,18 @@ func TestPlanPPv2Endpoint(t *testing.T) {
 			t.Errorf("fast path %v: PPv2 entries %v (want %v), DNAT of port 443 %v", fast, entries, want, dnat)
 		}
 	}
-	h, err := PPv2Header(vpceID)
-	if err != nil || ppv2Endpoint(h) != vpceID || len(h) != 16+12+4+len(vpceID) {
-		t.Errorf("PPv2Header: % x, %v; it reads back as endpoint %q", h, err, ppv2Endpoint(h))
+	for _, id := range []string{vpceID, ""} {
+		h, err := PPv2Header(id)
+		want := 16 + 12
+		if id != "" {
+			want += 4 + len(id)
+		}
+		if err != nil || ppv2Endpoint(h) != id || len(h) != want {
+			t.Errorf("PPv2Header(%q): % x, %v; it reads back as endpoint %q", id, h, err, ppv2Endpoint(h))
+		}
+	}
+	if got := ppv2Endpoint([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + strings.Repeat("\x00", 12) + "x")); got != ppv2StaleHeader {
+		t.Errorf("a header PPv2Header did not make reads back as %q", got)
 	}
 }
 

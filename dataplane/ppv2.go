@@ -18,15 +18,15 @@ import (
 )
 
 // Proxies is the Follower that serves the TCP listeners whose target group
-// enables proxy protocol v2 (proxy_protocol_v2.enabled) where the kernel
-// does not write the headers. With the fast path it does at interface
-// endpoints (PPv2Entry: the NAT program writes the header into each flow
-// and moves its sequence numbers, so those flows are kernel NAT like any
-// other), and Proxies serve only load balancer nodes, for clients in
-// their own VPC (ProxyOptions.KernelEndpoints; below). Without the fast
-// path, the endpoint's NAT table has no DNAT for those listener ports
-// (plan_pl.go) and connections reach the endpoint namespace's own stack,
-// where a proxy.Proxy listens on <endpoint IP>:<port>:
+// enables proxy protocol v2 (proxy_protocol_v2.enabled) when the kernel
+// does not write the headers. With the fast path it does, at interface
+// endpoints and for clients in a load balancer's own VPC (PPv2Entry: the
+// NAT program writes the header into each flow and moves its sequence
+// numbers, so those flows are kernel NAT like any other), and Proxies
+// serve nothing (ProxyOptions.Kernel). Without the fast path, the
+// endpoint's NAT table has no DNAT for those listener ports (plan_pl.go)
+// and connections reach the endpoint namespace's own stack, where a
+// proxy.Proxy listens on <endpoint IP>:<port>:
 //
 //	client ─▶ eth0 E-ip:port ─ Proxy (endpoint ns) ─ tr… ══ /31 ══ tr… ─DNAT (jhash)─▶ eth0 ─▶ target:port
 //	          accepted here    dials from the endpoint's          SNAT to the NLB's private IP
@@ -73,7 +73,7 @@ import (
 type Proxies struct {
 	prefix string
 	log    *slog.Logger
-	kernel bool // ProxyOptions.KernelEndpoints
+	kernel bool // ProxyOptions.Kernel
 
 	mu      sync.Mutex
 	closed  bool
@@ -121,10 +121,10 @@ type runningProxy struct {
 type ProxyOptions struct {
 	Prefix string // DefaultPrefix if ""
 	Logger *slog.Logger
-	// KernelEndpoints leaves interface endpoints to the fast path, whose
-	// NAT program writes their headers (PPv2Entry): set it with
-	// PlanOptions.FastPath. Proxies then serve load balancer nodes only.
-	KernelEndpoints bool
+	// Kernel leaves every PPv2 listener to the fast path, whose NAT
+	// program writes the headers (PPv2Entry): set it with
+	// PlanOptions.FastPath. Proxies then serve nothing.
+	Kernel bool
 }
 
 // NewProxies returns the PPv2 proxy follower; Close stops it.
@@ -136,7 +136,7 @@ func NewProxies(opts ProxyOptions) *Proxies {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Proxies{prefix: opts.Prefix, log: log, kernel: opts.KernelEndpoints, running: map[ProxyKey]*runningProxy{}}
+	return &Proxies{prefix: opts.Prefix, log: log, kernel: opts.Kernel, running: map[ProxyKey]*runningProxy{}}
 }
 
 // wantProxies returns the proxied listeners of top whose endpoint
@@ -166,6 +166,9 @@ func (x *Proxies) wantProxies(top *core.Topology, ready func(id string) bool) ma
 				endpoint: l.Transit.EndpointID,
 			}
 		}
+	}
+	if x.kernel {
+		return want
 	}
 	// Load balancer nodes: their PPv2 listeners, for clients in their VPC.
 	pl := newPLPlanner(top, nil, PlanOptions{})

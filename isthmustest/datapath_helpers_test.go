@@ -106,7 +106,7 @@ func (p *dpPlane) run() {
 		// The first check of a target at once, then on the interval.
 		Checker: healthcheck.Options{Jitter: -1, Rand: func() float64 { return 0 }}})
 	drains := dataplane.NewDraining(p.env.Cloud.EndDraining, p.k, p.prefix, nil)
-	proxies := dataplane.NewProxies(dataplane.ProxyOptions{Prefix: p.prefix, KernelEndpoints: p.fast})
+	proxies := dataplane.NewProxies(dataplane.ProxyOptions{Prefix: p.prefix, Kernel: p.fast})
 	rec, err := dataplane.New(p.env.Cloud, p.k, nil, dataplane.Options{Prefix: p.prefix, Debounce: time.Millisecond,
 		Followers: []dataplane.Follower{resolvers, checks, drains, proxies}, FastPath: p.fast})
 	if err != nil {

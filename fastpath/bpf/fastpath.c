@@ -25,7 +25,8 @@
 // conntrack no longer translates stops taking the shortcut at once.
 //
 // isthmus_nat also writes PROXY protocol v2 headers into the flows to the
-// listeners of an interface endpoint whose target group asks for them,
+// listeners whose target group asks for them (at an interface endpoint,
+// and at a load balancer's node for clients in its own VPC),
 // so that those flows are kernel NAT flows like the others: it makes the
 // client's first segment after the handshake carry the header, and from
 // then on moves the client's sequence numbers up by the header's length
@@ -346,8 +347,8 @@ struct {
 	__type(value, struct flow_val);
 } flows SEC(".maps");
 
-// PROXY protocol v2 listeners of interface endpoints: the endpoint's
-// address and a listener port, in the endpoint's namespace, to the header
+// PROXY protocol v2 listeners: an interface endpoint's (or a load
+// balancer's) address and a listener port, in its namespace, to the header
 // the program writes, whose address block (bytes 16 to 27: the client's
 // address, the endpoint's, their ports) it fills in per flow.
 #define PP_MAX 128
@@ -382,7 +383,7 @@ struct {
 } pp_netns SEC(".maps");
 
 // The flows with a header, by the client's tuple as it reaches the
-// endpoint: where the client's stream starts, the header's length, when
+// endpoint (or the load balancer): where the client's stream starts, the header's length, when
 // the header last went out and whether the server acknowledged it.
 struct pp_flow {
 	__u64 sent;
