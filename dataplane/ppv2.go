@@ -142,6 +142,9 @@ func NewProxies(opts ProxyOptions) *Proxies {
 // wantProxies returns the proxied listeners of top whose endpoint
 // interface is ready.
 func (x *Proxies) wantProxies(top *core.Topology, ready func(id string) bool) map[ProxyKey]proxySpec {
+	if x.kernel {
+		return map[ProxyKey]proxySpec{} // the fast path writes every header
+	}
 	ips := map[string]netip.Addr{}
 	for _, n := range top.NetworkInterfaces {
 		if a, err := netip.ParseAddr(n.PrivateIP); err == nil && a.Is4() {
@@ -151,7 +154,7 @@ func (x *Proxies) wantProxies(top *core.Topology, ready func(id string) bool) ma
 	want := map[ProxyKey]proxySpec{}
 	for eni, ls := range EndpointListeners(top) {
 		ip, ok := ips[eni]
-		if !ok || !ready(eni) || x.kernel {
+		if !ok || !ready(eni) {
 			continue
 		}
 		for _, l := range ls {
@@ -166,9 +169,6 @@ func (x *Proxies) wantProxies(top *core.Topology, ready func(id string) bool) ma
 				endpoint: l.Transit.EndpointID,
 			}
 		}
-	}
-	if x.kernel {
-		return want
 	}
 	// Load balancer nodes: their PPv2 listeners, for clients in their VPC.
 	pl := newPLPlanner(top, nil, PlanOptions{})
