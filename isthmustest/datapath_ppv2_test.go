@@ -434,12 +434,18 @@ func testDataPathPPv2(t *testing.T, fast bool) {
 // TestDataPathPPv2NoEgress gives a PPv2 endpoint a security group of its
 // own and revokes all its egress, as users often do with endpoint groups:
 // the PrivateLink hop (the proxy's connection to the load balancer node
-// over its transit link) is not the endpoint's egress, so proxied
-// connections still carry traffic, while what the endpoint's namespace
-// sends into the consumer VPC through eth0 is blocked (it went through
-// while the group's default egress rule was there).
+// over its transit link, or the forwarded flow with the fast path) is not
+// the endpoint's egress, so PPv2 connections still carry traffic, while
+// what the endpoint's namespace sends into the consumer VPC through eth0
+// is blocked (it went through while the group's default egress rule was
+// there).
 func TestDataPathPPv2NoEgress(t *testing.T) {
-	x := ppTopology(t)
+	t.Run("kernel", func(t *testing.T) { testDataPathPPv2NoEgress(t, true) })
+	t.Run("proxy", func(t *testing.T) { testDataPathPPv2NoEgress(t, false) })
+}
+
+func testDataPathPPv2NoEgress(t *testing.T, fast bool) {
+	x := ppTopologyMode(t, fast)
 	ctx := isthmustest.Ctx(t)
 	dp, cons := x.dp, x.cons
 	check := func(what string, err error) {
