@@ -1,16 +1,22 @@
 package isthmustest_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -99,6 +105,43 @@ func (s *ppServer) handle(c net.Conn) {
 	c.SetReadDeadline(time.Time{})
 	fmt.Fprintf(c, "%s src=%s dst=%s vpce=%s\n", c.RemoteAddr(), h.Source, h.Destination, h.VPCEndpointID)
 	io.Copy(c, c)
+}
+
+// tfo sets net.ipv4.tcp_fastopen in namespace ns.
+func tfo(t *testing.T, ns, v string) {
+	t.Helper()
+	err := netns.DoNamed(ns, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/tcp_fastopen", []byte(v), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tfoDial connects from namespace ns with TCP Fast Open, msg in the SYN.
+func tfoDial(ns, addr, msg string) (net.Conn, error) {
+	var c net.Conn
+	err := netns.DoNamed(ns, func() error {
+		d := net.Dialer{Timeout: 2 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1)
+			})
+			return errors.Join(err, serr)
+		}}
+		var err error
+		c, err = d.Dial("tcp4", addr)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // ppBulk sends n bytes of a pattern through c, whose server echoes them,
@@ -292,6 +335,14 @@ func testDataPathPPv2(t *testing.T, fast bool) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	if dp.fast {
+		// The target takes data in a SYN without a cookie (TCP Fast
+		// Open), and the client sends it so: the kernel path drops it
+		// from the SYN, which the server would otherwise read before
+		// the header. (Set before the server listens.)
+		tfo(t, dp.ns(target), "0x602")
+		tfo(t, dp.ns(client), "0x5")
+	}
 	srv := ppServe(t, dp.ns(target), "10.0.1.10:8080")
 	dpServe(t, dp.ns(target), "10.0.1.10:8081", "plain")
 	dp.settle()
@@ -363,6 +414,24 @@ func testDataPathPPv2(t *testing.T, fast bool) {
 	wantRaw = append(wantRaw, epID...)
 	if !bytes.Equal(raw, wantRaw) {
 		t.Fatalf("the header's bytes:\n% x\nwant\n% x", raw, wantRaw)
+	}
+
+	if dp.fast {
+		// TCP Fast Open: the first bytes go in the SYN.
+		c, err := tfoDial(cl, epIP+":80", "fast open\n")
+		check("a TCP Fast Open client", err)
+		r := bufio.NewReader(c)
+		line, err := r.ReadString('\n')
+		check("the header line after a SYN with data", err)
+		fown := c.LocalAddr().(*net.TCPAddr).AddrPort()
+		if want := fmt.Sprintf("src=%s dst=%s:80 vpce=%s", fown, epIP, epID); !strings.HasSuffix(strings.TrimSpace(line), " "+want) {
+			t.Fatalf("with data in the SYN the target saw %q, want the header %q first", line, want)
+		}
+		echo, err := r.ReadString('\n')
+		if err != nil || echo != "fast open\n" {
+			t.Fatalf("the SYN's data came back as %q, %v", echo, err)
+		}
+		c.Close()
 	}
 
 	// The plain listener of the same endpoint stays kernel NAT: no header.

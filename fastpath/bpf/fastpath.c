@@ -400,7 +400,7 @@ struct {
 	__type(value, struct pp_flow);
 } pp_flows SEC(".maps");
 
-// Where pp_insert puts a flow's header together (too big for the stack).
+// Where pp_payload puts a flow's header together (too big for the stack).
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -418,18 +418,6 @@ static __always_inline int pp_namespace(__u64 netns)
 	return bpf_map_lookup_elem(&pp_netns, &netns) != 0;
 }
 
-// pp_syn notes a client's SYN to a PPv2 listener: its stream starts after
-// the SYN's sequence number. (A SYN sent again, or a new flow on the same
-// tuple, starts it afresh.)
-static __always_inline void pp_syn(struct tcphdr *tcp, struct flow_key *k)
-{
-	struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
-	struct pp_header *h = bpf_map_lookup_elem(&pp_listeners, &lk);
-	if (!h)
-		return;
-	struct pp_flow f = {.start = bpf_ntohl(tcp->seq) + 1, .len = h->len};
-	bpf_map_update_elem(&pp_flows, k, &f, BPF_ANY);
-}
 
 // pp_back maps a sequence number of the server's view of the client's
 // stream (header first) back to the client's. Once the server has
@@ -461,28 +449,32 @@ static __always_inline void put32(struct __sk_buff *skb, __u32 off, __be32 old, 
 #define IP_LEN_OFF (IP_OFF + offsetof(struct iphdr, tot_len))
 #define TCP_MAX_HLEN 60
 
-// pp_insert makes the segment (the client's, at the start of its stream)
-// carry the header in place of whatever payload it had: the server's
-// acknowledgment then covers the header only, and the client sends its
-// own bytes again. th is the TCP header's length.
-static __noinline int pp_insert(struct __sk_buff *skb, struct flow_key *k, __u32 th, __u32 len)
+// pp_payload makes the client's segment carry, in place of whatever
+// payload it had, the flow's header (len bytes: at the start of its
+// stream; the server's acknowledgment then covers the header only, and
+// the client sends its own bytes again) or nothing (len 0: data in a
+// SYN, which the server would take before the header). th is the TCP
+// header's length.
+static __noinline int pp_payload(struct __sk_buff *skb, struct flow_key *k, __u32 th, __u32 len)
 {
-	struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
-	struct pp_header *h = bpf_map_lookup_elem(&pp_listeners, &lk);
-	if (!h || h->len != len)
-		return -1;
 	if (th < sizeof(struct tcphdr) || th > TCP_MAX_HLEN)
 		return -1;
 	__u32 zero = 0;
 	struct pp_header *scratch = bpf_map_lookup_elem(&pp_scratch, &zero);
 	if (!scratch)
 		return -1;
-	*scratch = *h;
 	__u8 *buf = scratch->b;
-	*(__be32 *)&buf[PP_ADDRS] = k->saddr;
-	*(__be32 *)&buf[PP_ADDRS + 4] = k->daddr;
-	*(__be16 *)&buf[PP_ADDRS + 8] = k->sport;
-	*(__be16 *)&buf[PP_ADDRS + 10] = k->dport;
+	if (len) {
+		struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
+		struct pp_header *h = bpf_map_lookup_elem(&pp_listeners, &lk);
+		if (!h || h->len != len)
+			return -1;
+		*scratch = *h;
+		*(__be32 *)&buf[PP_ADDRS] = k->saddr;
+		*(__be32 *)&buf[PP_ADDRS + 4] = k->daddr;
+		*(__be16 *)&buf[PP_ADDRS + 8] = k->sport;
+		*(__be16 *)&buf[PP_ADDRS + 10] = k->dport;
+	}
 
 	__be16 old_tot;
 	if (bpf_skb_load_bytes(skb, IP_LEN_OFF, &old_tot, 2))
@@ -493,10 +485,12 @@ static __noinline int pp_insert(struct __sk_buff *skb, struct flow_key *k, __u32
 		return -1;
 	__u64 n = len;
 	asm volatile("" : "+r"(n)); // bounds checked on the very register passed
-	if (n < PP_ADDRS + 12 || n > PP_MAX)
-		return -1;
-	if (bpf_skb_store_bytes(skb, poff, buf, n, BPF_F_RECOMPUTE_CSUM))
-		return -1;
+	if (n) {
+		if (n < PP_ADDRS + 12 || n > PP_MAX)
+			return -1;
+		if (bpf_skb_store_bytes(skb, poff, buf, n, BPF_F_RECOMPUTE_CSUM))
+			return -1;
+	}
 	__be16 tot = bpf_htons(sizeof(struct iphdr) + th + len);
 	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_tot, tot, 2))
 		return -1;
@@ -527,7 +521,8 @@ static __noinline int pp_insert(struct __sk_buff *skb, struct flow_key *k, __u32
 		asm volatile("" : "+r"(pl));
 		if (pl > PP_MAX)
 			return -1;
-		sum = bpf_csum_diff(0, 0, (__be32 *)buf, pl, sum);
+		if (pl)
+			sum = bpf_csum_diff(0, 0, (__be32 *)buf, pl, sum);
 	}
 	if (sum < 0)
 		return -1;
@@ -537,6 +532,26 @@ static __noinline int pp_insert(struct __sk_buff *skb, struct flow_key *k, __u32
 	__u16 check = partial ? (__u16)s32 : (__u16)~s32;
 	if (bpf_skb_store_bytes(skb, TCP_CSUM_OFF, &check, 2, BPF_F_RECOMPUTE_CSUM))
 		return -1;
+	return 0;
+}
+
+// pp_syn notes a client's SYN to a PPv2 listener: its stream starts after
+// the SYN's sequence number. (A SYN sent again, or a new flow on the same
+// tuple, starts it afresh.) Data in the SYN (TCP Fast Open) is dropped:
+// the server would take it before the header; the client sends it again
+// once the server has acknowledged only the SYN. It returns -1 when the
+// SYN must be dropped.
+static __always_inline int pp_syn(struct __sk_buff *skb, struct iphdr *ip, struct tcphdr *tcp, struct flow_key *k)
+{
+	struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
+	struct pp_header *h = bpf_map_lookup_elem(&pp_listeners, &lk);
+	if (!h)
+		return 0;
+	struct pp_flow f = {.start = bpf_ntohl(tcp->seq) + 1, .len = h->len};
+	bpf_map_update_elem(&pp_flows, k, &f, BPF_ANY);
+	__u32 th = tcp->doff * 4;
+	if (bpf_ntohs(ip->tot_len) > sizeof(struct iphdr) + th)
+		return pp_payload(skb, k, th, 0);
 	return 0;
 }
 
@@ -597,7 +612,7 @@ static __noinline int pp_edit(struct __sk_buff *skb, struct flow_key *k, struct 
 			struct pp_flow *pf = bpf_map_lookup_elem(&pp_flows, k);
 			if (pf && !pf->acked && (!pf->sent || now - pf->sent > PP_RESEND_NS)) {
 				pf->sent = now;
-				return pp_insert(skb, k, th, len) ? -1 : 1;
+				return pp_payload(skb, k, th, len) ? -1 : 1;
 			}
 		}
 		put32(skb, TCP_OFF + offsetof(struct tcphdr, seq), seq, bpf_htonl(bpf_ntohl(seq) + len));
@@ -740,8 +755,8 @@ int isthmus_nat(struct __sk_buff *skb)
 		.dport = tcp->dest,
 	};
 	if (tcp->syn) {
-		if (!tcp->ack && pp_namespace(fk.netns))
-			pp_syn(tcp, &fk);
+		if (!tcp->ack && pp_namespace(fk.netns) && pp_syn(skb, ip, tcp, &fk) < 0)
+			return TC_ACT_SHOT;
 		forget(&fk);
 		return TC_ACT_OK;
 	}
