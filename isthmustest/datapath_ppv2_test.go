@@ -16,13 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/isthmusnet/isthmus/isthmustest"
 	"github.com/isthmusnet/isthmus/netns"
@@ -105,6 +107,83 @@ func (s *ppServer) handle(c net.Conn) {
 	c.SetReadDeadline(time.Time{})
 	fmt.Fprintf(c, "%s src=%s dst=%s vpce=%s\n", c.RemoteAddr(), h.Source, h.Destination, h.VPCEndpointID)
 	io.Copy(c, c)
+}
+
+// dropSegments drops perMille of the segments with data that reach eth0
+// in namespace ns, at random, with a tc program of its own (not every
+// kernel has tc's gact or netem); stop removes it.
+func dropSegments(t *testing.T, ns string, perMille uint32) (stop func()) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:    ebpf.SchedCLS,
+		License: "GPL",
+		Instructions: asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // __sk_buff.len
+			asm.JLT.Imm(asm.R2, 200, "pass"),         // handshakes and ACKs pass
+			asm.FnGetPrandomU32.Call(),
+			asm.JGE.Imm(asm.R0, int32(uint64(perMille)<<32/1000), "pass"),
+			asm.Mov.Imm(asm.R0, 2), // TC_ACT_SHOT
+			asm.Return(),
+			asm.Mov.Imm(asm.R0, 0).WithSymbol("pass"), // TC_ACT_OK
+			asm.Return(),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := netns.Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := nl.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qdisc := &netlink.GenericQdisc{QdiscType: "clsact", QdiscAttrs: netlink.QdiscAttrs{
+		LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
+	if err := nl.QdiscAdd(qdisc); err != nil {
+		t.Fatal(err)
+	}
+	filter := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{LinkIndex: link.Attrs().Index,
+		Parent: netlink.HANDLE_MIN_INGRESS, Handle: 2, Protocol: unix.ETH_P_ALL, Priority: 2},
+		Fd: prog.FD(), Name: "test_drop", DirectAction: true}
+	if err := nl.FilterAdd(filter); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		if err := nl.QdiscDel(qdisc); err != nil {
+			t.Errorf("removing the dropping filter: %v", err)
+		}
+		nl.Close()
+		prog.Close()
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// retransmits is how many segments c's socket has sent again.
+func retransmits(t *testing.T, c net.Conn) uint32 {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || ierr != nil {
+		t.Fatal(err, ierr)
+	}
+	return info.Total_retrans
 }
 
 // tfo sets net.ipv4.tcp_fastopen in namespace ns.
@@ -396,6 +475,16 @@ func testDataPathPPv2(t *testing.T, fast bool) {
 		// Past 4 GiB each way: the program's moved sequence numbers and
 		// acknowledgments wrap around the 32-bit sequence space.
 		check("4.5 GiB each way through the PPv2 listener", ppBulk(conn, 9<<29))
+		// With segments lost on their way to the target, it asks for
+		// them again with SACK blocks, which the program moves down, and
+		// the client sends them again, moved up.
+		before := retransmits(t, conn)
+		stop := dropSegments(t, dp.ns(target), 20)
+		check("64 MiB each way with 2% of the segments to the target lost", ppBulk(conn, 64<<20))
+		stop()
+		if n := retransmits(t, conn) - before; n == 0 {
+			t.Fatal("no segment was sent again: nothing was lost")
+		}
 	}
 	// The bytes: PROXY over TCP/IPv4, the addresses and ports, then the
 	// TLV 0xEA, length, 0x01 and the endpoint id.

@@ -555,40 +555,59 @@ static __always_inline int pp_syn(struct __sk_buff *skb, struct iphdr *ip, struc
 	return 0;
 }
 
+// bpf_loop (kernel 5.17): the verifier checks the callback once, not once
+// per iteration.
+static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *)181;
+
+// sack_walk is where pp_sack's walk over the TCP options stands.
+struct sack_walk {
+	struct __sk_buff *skb;
+	__u32 off, stop; // the next option, the end of the options
+	__u32 start, len;
+	int acked;
+};
+
+// sack_option looks at one option: it moves a SACK option's edges down,
+// and tells bpf_loop to stop (1) at the end of the options.
+static long sack_option(__u32 i, struct sack_walk *w)
+{
+	struct __sk_buff *skb = w->skb;
+	__u32 off = w->off;
+	__u8 opt[2];
+	if (off >= w->stop || bpf_skb_load_bytes(skb, off, opt, 1))
+		return 1;
+	if (opt[0] == 0) // end of options
+		return 1;
+	if (opt[0] == 1) { // no-op
+		w->off = off + 1;
+		return 0;
+	}
+	if (off + 2 > w->stop || bpf_skb_load_bytes(skb, off, opt, 2) || opt[1] < 2)
+		return 1;
+	if (opt[0] == 5) { // SACK: up to four blocks of two edges
+		for (int b = 0; b < 4; b++) {
+			__u32 e = off + 2 + b * 8;
+			if (e + 8 > off + opt[1] || e + 8 > w->stop)
+				break;
+			__be32 edge[2];
+			if (bpf_skb_load_bytes(skb, e, edge, 8))
+				break;
+			put32(skb, e, edge[0], bpf_htonl(pp_back(bpf_ntohl(edge[0]), w->start, w->len, w->acked)));
+			put32(skb, e + 4, edge[1], bpf_htonl(pp_back(bpf_ntohl(edge[1]), w->start, w->len, w->acked)));
+		}
+	}
+	w->off = off + opt[1];
+	return 0;
+}
+
 // pp_sack moves the edges of the SACK blocks in the server's segment
-// down (the options of a TCP header th bytes long).
+// down (the options of a TCP header th bytes long: at most 40 bytes, so
+// at most 40 options).
 static __noinline void pp_sack(struct __sk_buff *skb, __u32 th, __u32 start, __u32 len, int acked)
 {
-	__u32 off = TCP_OFF + sizeof(struct tcphdr), stop = TCP_OFF + th;
-	// Linux sends at most a few options and their padding; a header with
-	// more than 16 (all but impossible in 40 bytes) keeps the rest as it
-	// is, and the client ignores blocks past what it sent.
-	for (int i = 0; i < 16; i++) {
-		__u8 opt[2];
-		if (off >= stop || bpf_skb_load_bytes(skb, off, opt, 1))
-			break;
-		if (opt[0] == 0) // end of options
-			break;
-		if (opt[0] == 1) { // no-op
-			off++;
-			continue;
-		}
-		if (off + 2 > stop || bpf_skb_load_bytes(skb, off, opt, 2) || opt[1] < 2)
-			break;
-		if (opt[0] == 5) { // SACK: up to four blocks of two edges
-			for (int b = 0; b < 4; b++) {
-				__u32 e = off + 2 + b * 8;
-				if (e + 8 > off + opt[1] || e + 8 > stop)
-					break;
-				__be32 edge[2];
-				if (bpf_skb_load_bytes(skb, e, edge, 8))
-					break;
-				put32(skb, e, edge[0], bpf_htonl(pp_back(bpf_ntohl(edge[0]), start, len, acked)));
-				put32(skb, e + 4, edge[1], bpf_htonl(pp_back(bpf_ntohl(edge[1]), start, len, acked)));
-			}
-		}
-		off += opt[1];
-	}
+	struct sack_walk w = {.skb = skb, .off = TCP_OFF + sizeof(struct tcphdr), .stop = TCP_OFF + th,
+			      .start = start, .len = len, .acked = acked};
+	bpf_loop(TCP_MAX_HLEN - sizeof(struct tcphdr), sack_option, &w, 0);
 }
 
 // pp_edit moves what a segment of a flow with a header says (f, with fv
