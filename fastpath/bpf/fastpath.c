@@ -383,8 +383,9 @@ struct {
 } pp_netns SEC(".maps");
 
 // The flows with a header, by the client's tuple as it reaches the
-// endpoint (or the load balancer): where the client's stream starts, the header's length, when
-// the header last went out and whether the server acknowledged it.
+// endpoint (or the load balancer): where the client's stream starts, the
+// header's length, when the header last went out and whether the server
+// acknowledged it.
 struct pp_flow {
 	__u64 sent;
 	__u32 start;
@@ -417,7 +418,6 @@ static __always_inline int pp_namespace(__u64 netns)
 {
 	return bpf_map_lookup_elem(&pp_netns, &netns) != 0;
 }
-
 
 // pp_back maps a sequence number of the server's view of the client's
 // stream (header first) back to the client's. Once the server has
