@@ -140,13 +140,9 @@ func (k *LinuxKernel) removePort(x PortEntry) error {
 	if err != nil {
 		return err
 	}
-	c, err := k.conn(x.NS)
+	ck, err := k.NamespaceCookie(x.NS)
 	if err != nil {
 		return err // a namespace that is gone: Observe prunes its entries
-	}
-	ck, err := k.cookie(c)
-	if err != nil {
-		return err
 	}
 	return p.DeletePort(ck, mac)
 }
@@ -252,11 +248,7 @@ func (k *LinuxKernel) ensurePPv2(x PPv2Entry) error {
 	if err != nil {
 		return err
 	}
-	c, err := k.conn(x.NS)
-	if err != nil {
-		return err
-	}
-	ck, err := k.cookie(c)
+	ck, err := k.NamespaceCookie(x.NS)
 	if err != nil {
 		return err
 	}
@@ -268,13 +260,9 @@ func (k *LinuxKernel) removePPv2(x PPv2Entry) error {
 	if p == nil {
 		return nil
 	}
-	c, err := k.conn(x.NS)
+	ck, err := k.NamespaceCookie(x.NS)
 	if err != nil {
 		return err // a namespace that is gone: Observe prunes its entries
-	}
-	ck, err := k.cookie(c)
-	if err != nil {
-		return err
 	}
 	return p.DeletePPv2(ck, x.Listen)
 }
