@@ -49,9 +49,10 @@ func NewRouted(prefix string) (r *Routed, err error) {
 		ServerRouterIP: netip.MustParseAddr("10.201.2.1"),
 		ServerIP:       netip.MustParseAddr("10.201.2.2"),
 	}
+	made := r // r is nil by the time a failing return reaches the defer
 	defer func() {
 		if err != nil {
-			r.Close()
+			made.Close()
 			r = nil
 		}
 	}()

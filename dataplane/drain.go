@@ -71,7 +71,7 @@ func NewDraining(end EndDraining, ct Conntrack, prefix string, log *slog.Logger)
 
 // Sync implements Follower.
 func (d *Draining) Sync(top *core.Topology, ready func(id string) bool) error {
-	pl := newPLPlanner(top, nil, PlanOptions{})
+	pl := newPLPlanner(top, nil, nil, PlanOptions{})
 	lbs := map[string]*core.LoadBalancer{}
 	for _, lb := range top.LoadBalancers {
 		lbs[lb.ARN()] = lb

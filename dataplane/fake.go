@@ -288,6 +288,23 @@ func (k *FakeKernel) check(it Item) error {
 		if _, err := PPv2Header(x.Endpoint); err != nil {
 			return fmt.Errorf("%s: ppv2 %s: %w", x.NS, x.Listen, err)
 		}
+	case FastListener:
+		if !x.Listen.Addr().Is4() || !x.From.Is4() || (x.Buckets == 0 && !x.To.Is4()) {
+			return fmt.Errorf("%s: fastpath listener %s: not IPv4", x.NS, x.Listen)
+		}
+		if _, kind, ok := k.device(x.NS, x.In); !ok || kind != "veth" {
+			return fmt.Errorf("%s: fastpath listener %s: no such link %s", x.NS, x.Listen, x.In)
+		}
+		if x.Buckets < 0 || x.Buckets&(x.Buckets-1) != 0 {
+			return fmt.Errorf("%s: fastpath listener %s: %d buckets", x.NS, x.Listen, x.Buckets)
+		}
+		if _, err := x.allow(); err != nil {
+			return fmt.Errorf("%s: %w", x.NS, err)
+		}
+	case FastBackends:
+		if _, err := x.targets(); err != nil {
+			return fmt.Errorf("%s: %w", x.NS, err)
+		}
 	case ResolvConf:
 		if !x.Nameserver.Is4() {
 			return fmt.Errorf("%s: resolv.conf: bad nameserver %s", x.NS, x.Nameserver)

@@ -19,7 +19,9 @@ package dataplane
 // segments the fast path leaves to it (handshakes, FIN and RST), so it
 // must not judge their sequence numbers against a window it could not
 // follow. This is what the kernel's own flowtables do for the flows they
-// offload.
+// offload. The TCP flows of FastListener items it sees none of: the
+// program opens them (their conntrack entries carry
+// fastpath.CtMarkOwned) and follows their end itself.
 //
 // The programs' maps hold 65,536 entries each: interfaces behind the
 // routers' ports, and (namespace, in, out) link pairs the NAT program
@@ -35,7 +37,11 @@ package dataplane
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/isthmusnet/isthmus/proxy"
 )
@@ -150,4 +156,109 @@ func addFastNAT(hc *HostConfig, opts PlanOptions, owner, ns string, devs ...stri
 	for _, d := range devs {
 		hc.Add(owner, TCProgram{NS: ns, Dev: d, Kind: FastNAT})
 	}
+}
+
+// FastListener makes the NAT program of namespace NS open the flows of
+// the TCP listener Listen itself (fastpath.SetListener): a client's SYN
+// that comes in on device In gets its conntrack entry, with the
+// translation the namespace's nftables rules would give it, from the
+// program, and takes the shortcut with the rest of its flow, so that a
+// connection's handshake and end cross the namespace as cheaply as its
+// data. At an interface endpoint (Buckets 0) the flow goes to To (the load
+// balancer node's end of the transit link, the port unchanged) from From
+// (the endpoint's end), and only from the clients in Allow (the
+// endpoint's security groups' inbound rules for the port, with what they
+// never filter; space-separated prefixes, sorted). At a node it goes to
+// one of the listener port's Buckets targets (FastBackends) from From,
+// the load balancer's address. A SYN the program does not take (a client
+// the groups do not allow, a target not in the map) takes the ordinary
+// path, where nftables decides as before.
+type FastListener struct {
+	NS      string
+	Listen  netip.AddrPort
+	In      string
+	To      netip.Addr
+	From    netip.Addr
+	Buckets int
+	Allow   string
+}
+
+func (e FastListener) Key() string       { return "fastnat " + e.NS + " " + e.Listen.String() }
+func (e FastListener) Namespace() string { return e.NS }
+func (FastListener) phase() int          { return phaseFast }
+func (e FastListener) String() string {
+	s := "# fastpath listener " + e.NS + ": " + e.Listen.String() + " from " + e.In
+	if e.Buckets > 0 {
+		return s + fmt.Sprintf(" to %d buckets, as %s", e.Buckets, e.From)
+	}
+	return s + " to " + e.To.String() + " as " + e.From.String() + ", clients " + e.Allow
+}
+
+// allow parses Allow.
+func (e FastListener) allow() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Fields(e.Allow) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("fastpath listener %s: clients %q: not an IPv4 prefix", e.Listen, f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// allowText is the Allow of prefixes: masked, sorted, without repeats.
+func allowText(ps []netip.Prefix) string {
+	seen := map[netip.Prefix]bool{}
+	var out []netip.Prefix
+	for _, p := range ps {
+		if p = p.Masked(); p.Addr().Is4() && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	ss := make([]string, len(out))
+	for i, p := range out {
+		ss[i] = p.String()
+	}
+	return strings.Join(ss, " ")
+}
+
+// FastBackends deals the new flows that the NAT program of a load
+// balancer node (namespace NS) opens to TCP listener port Port over its
+// targets, one per bucket as the node's nftables map deals them (Targets:
+// space-separated address:port, a power of two of them).
+type FastBackends struct {
+	NS      string
+	Port    uint16
+	Targets string
+}
+
+func (b FastBackends) Key() string       { return "fastbackends " + b.NS + " " + strconv.Itoa(int(b.Port)) }
+func (b FastBackends) Namespace() string { return b.NS }
+func (FastBackends) phase() int          { return phaseFast }
+func (b FastBackends) String() string {
+	return "# fastpath backends " + b.NS + ": port " + strconv.Itoa(int(b.Port)) + ": " + b.Targets
+}
+
+// targets parses Targets.
+func (b FastBackends) targets() ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, f := range strings.Fields(b.Targets) {
+		t, err := netip.ParseAddrPort(f)
+		if err != nil || !t.Addr().Is4() {
+			return nil, fmt.Errorf("fastpath backends of port %d: %q: not an IPv4 address and port", b.Port, f)
+		}
+		out = append(out, t)
+	}
+	if n := len(out); n == 0 || n&(n-1) != 0 {
+		return nil, fmt.Errorf("fastpath backends of port %d: %d buckets, not a power of two", b.Port, n)
+	}
+	return out, nil
 }

@@ -153,6 +153,7 @@ func (k *LinuxKernel) removePort(x PortEntry) error {
 type fastObservation struct {
 	live    map[uint64]string
 	routers map[string]fastRouter
+	links   map[uint64]map[int]string // every namespace's links, by cookie
 }
 
 type fastRouter struct {
@@ -202,6 +203,7 @@ func (k *LinuxKernel) observeFast(hc *HostConfig, name string, c *nsConn, links 
 		return err
 	}
 	obs.live[ck] = name
+	obs.links[ck] = byIndex
 	if strings.Contains(name, "-vpc-") {
 		obs.routers[name] = fastRouter{cookie: ck, byIndex: byIndex}
 	}
@@ -229,14 +231,97 @@ func (k *LinuxKernel) finishFast(hc *HostConfig, obs *fastObservation) error {
 	if err != nil {
 		return err
 	}
+	ls, err := p.Listeners()
+	if err != nil {
+		return err
+	}
+	bs, err := p.Backends()
+	if err != nil {
+		return err
+	}
 	live := map[uint64]bool{}
 	for ck, name := range obs.live {
 		live[ck] = true
 		for listen, h := range pp[ck] {
 			hc.Add("", PPv2Entry{NS: name, Listen: listen, Endpoint: ppv2Endpoint(h)})
 		}
+		for listen, l := range ls[ck] {
+			it := FastListener{NS: name, Listen: listen, In: obs.links[ck][l.In], From: l.From, Buckets: l.Buckets}
+			if l.Buckets == 0 {
+				it.To, it.Allow = l.To, allowText(l.Allow)
+			}
+			hc.Add("", it)
+		}
+		for port, targets := range bs[ck] {
+			ss := make([]string, len(targets))
+			for i, t := range targets {
+				ss[i] = t.String()
+			}
+			hc.Add("", FastBackends{NS: name, Port: port, Targets: strings.Join(ss, " ")})
+		}
 	}
 	return p.Prune(live)
+}
+
+func (k *LinuxKernel) ensureFastListener(x FastListener) error {
+	p := k.FastPath()
+	if p == nil {
+		return errNoFastPath
+	}
+	allow, err := x.allow()
+	if err != nil {
+		return err
+	}
+	c, l, err := k.link(x.NS, x.In)
+	if err != nil {
+		return err
+	}
+	ck, err := k.cookie(c)
+	if err != nil {
+		return err
+	}
+	return p.SetListener(ck, x.Listen, fastpath.Listener{In: l.Attrs().Index, To: x.To, From: x.From,
+		Buckets: x.Buckets, SG: x.Buckets == 0, Allow: allow})
+}
+
+func (k *LinuxKernel) removeFastListener(x FastListener) error {
+	p := k.FastPath()
+	if p == nil {
+		return nil
+	}
+	ck, err := k.NamespaceCookie(x.NS)
+	if err != nil {
+		return err // a namespace that is gone: Observe prunes its entries
+	}
+	return p.DeleteListener(ck, x.Listen)
+}
+
+func (k *LinuxKernel) ensureFastBackends(x FastBackends) error {
+	p := k.FastPath()
+	if p == nil {
+		return errNoFastPath
+	}
+	ts, err := x.targets()
+	if err != nil {
+		return err
+	}
+	ck, err := k.NamespaceCookie(x.NS)
+	if err != nil {
+		return err
+	}
+	return p.SetBackends(ck, x.Port, ts)
+}
+
+func (k *LinuxKernel) removeFastBackends(x FastBackends) error {
+	p := k.FastPath()
+	if p == nil {
+		return nil
+	}
+	ck, err := k.NamespaceCookie(x.NS)
+	if err != nil {
+		return err
+	}
+	return p.DeleteBackends(ck, x.Port)
 }
 
 func (k *LinuxKernel) ensurePPv2(x PPv2Entry) error {

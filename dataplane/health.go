@@ -124,7 +124,7 @@ func (h *HealthChecks) Sync(top *core.Topology, ready func(id string) bool) erro
 	for _, lb := range top.LoadBalancers {
 		lbs[lb.ARN()] = lb
 	}
-	pl := newPLPlanner(top, nil, PlanOptions{})
+	pl := newPLPlanner(top, nil, nil, PlanOptions{})
 	var errs []error
 	for _, l := range top.Listeners {
 		lb, tg := lbs[l.LoadBalancerARN], byARN[l.TargetGroupARN]

@@ -215,6 +215,10 @@ func (k *LinuxKernel) Ensure(it Item) error {
 		return k.ensurePort(x)
 	case PPv2Entry:
 		return k.ensurePPv2(x)
+	case FastListener:
+		return k.ensureFastListener(x)
+	case FastBackends:
+		return k.ensureFastBackends(x)
 	case ResolvConf:
 		if _, err := k.conn(x.NS); err != nil {
 			return err
@@ -313,6 +317,10 @@ func (k *LinuxKernel) remove(it Item) error {
 		return k.removePort(x)
 	case PPv2Entry:
 		return k.removePPv2(x)
+	case FastListener:
+		return k.removeFastListener(x)
+	case FastBackends:
+		return k.removeFastBackends(x)
 	case ResolvConf:
 		return removeEtcDir(x.NS)
 	}
@@ -620,7 +628,7 @@ func (k *LinuxKernel) Observe(prefix string) (*HostConfig, error) {
 	}
 	hc := NewHostConfig()
 	var ends []*vethEnd
-	fast := &fastObservation{live: map[uint64]string{}, routers: map[string]fastRouter{}}
+	fast := &fastObservation{live: map[uint64]string{}, routers: map[string]fastRouter{}, links: map[uint64]map[int]string{}}
 	for _, name := range names {
 		hc.Add("", Netns{Name: name})
 		c, err := k.conn(name)

@@ -13,6 +13,8 @@ import (
 	"github.com/google/nftables/userdata"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/isthmusnet/isthmus/fastpath"
 )
 
 // The NAT tables (nat.go) and transit links (transit.go) of LinuxKernel.
@@ -661,8 +663,13 @@ func (k *LinuxKernel) CountFlowsTo(ns string, dst netip.AddrPort) (int, error) {
 		if !f.MatchConntrackFlow(fl) {
 			continue
 		}
-		// A TCP flow that is over (TIME_WAIT, CLOSE) is not a live one.
-		if tcp, ok := fl.ProtoInfo.(*netlink.ProtoInfoTCP); ok && tcp.State >= 7 {
+		// A TCP flow that is over (TIME_WAIT, CLOSE; for a flow the
+		// fast path opened, a FIN or RST went through) is not a live one.
+		if open, owned := fastpath.OwnedOpen(fl.Mark); owned {
+			if !open {
+				continue
+			}
+		} else if tcp, ok := fl.ProtoInfo.(*netlink.ProtoInfoTCP); ok && tcp.State >= 7 {
 			continue
 		}
 		n++

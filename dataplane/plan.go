@@ -221,11 +221,11 @@ func Plan(top *core.Topology, opts PlanOptions) *HostConfig {
 			hc.Add(n.ID, TCProgram{NS: sp.vpc.ns, Dev: peer, Kind: FastPort})
 			hc.Add(n.ID, PortEntry{NS: sp.vpc.ns, MAC: interfaceMAC(n.ID, n.MAC), Port: peer, Bridge: sp.bridge})
 		}
-		enis[n.ID] = &eniPlan{n: n, ns: ns, ip: ip, subnet: sp.cidr}
+		enis[n.ID] = &eniPlan{n: n, ns: ns, ip: ip, subnet: sp.cidr, vpc: sp.vpc.cidr}
 	}
 
 	// PrivateLink and the network load balancers (plan_pl.go).
-	pl := newPLPlanner(top, enis, opts)
+	pl := newPLPlanner(top, enis, sg, opts)
 	pl.planLoadBalancers(hc)
 	pl.planEndpoints(hc)
 	return hc

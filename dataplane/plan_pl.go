@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/isthmusnet/isthmus/core"
 	"github.com/isthmusnet/isthmus/health"
@@ -85,6 +86,7 @@ type eniPlan struct {
 	ns     string
 	ip     netip.Addr
 	subnet netip.Prefix
+	vpc    netip.Prefix
 }
 
 // Backend is one target a load balancer node may send a listener's new
@@ -103,10 +105,11 @@ type plPlanner struct {
 	tgByARN   map[string]*core.TargetGroup
 	ifaces    map[string]*core.NetworkInterface
 	opts      PlanOptions
+	sg        *sgPlanner // the interfaces' security groups (nil: no FastListener items)
 }
 
-func newPLPlanner(top *core.Topology, enis map[string]*eniPlan, opts PlanOptions) *plPlanner {
-	p := &plPlanner{top: top, enis: enis, opts: opts, lbByARN: map[string]*core.LoadBalancer{},
+func newPLPlanner(top *core.Topology, enis map[string]*eniPlan, sg *sgPlanner, opts PlanOptions) *plPlanner {
+	p := &plPlanner{top: top, enis: enis, sg: sg, opts: opts, lbByARN: map[string]*core.LoadBalancer{},
 		listeners: map[string][]*core.Listener{}, tgByARN: map[string]*core.TargetGroup{},
 		ifaces: map[string]*core.NetworkInterface{}}
 	for _, lb := range top.LoadBalancers {
@@ -175,7 +178,7 @@ func (p *plPlanner) targetAddr(tg *core.TargetGroup, t core.Target) (netip.Addr,
 // Routable returns the targets of tg that a node of lb in zone may send
 // new flows to, sorted, and whether it fails open.
 func Routable(top *core.Topology, lb *core.LoadBalancer, tg *core.TargetGroup, zone string) ([]Backend, bool) {
-	return newPLPlanner(top, nil, PlanOptions{}).routable(lb, tg, zone)
+	return newPLPlanner(top, nil, nil, PlanOptions{}).routable(lb, tg, zone)
 }
 
 func (p *plPlanner) routable(lb *core.LoadBalancer, tg *core.TargetGroup, zone string) ([]Backend, bool) {
@@ -281,14 +284,31 @@ func (p *plPlanner) planNode(hc *HostConfig, lb *core.LoadBalancer, z core.LoadB
 	}
 	buckets := Buckets(most)
 	var elems []string
+	// With the fast path, the NAT program opens the TCP flows that come
+	// in from the transit links itself (FastListener), dealing them over
+	// the same buckets, unless the load balancer's groups filter them.
+	owned := p.opts.FastPath && lb.EnforcePrivateLinkInbound != "on"
 	for _, l := range ls {
 		if len(l.backends) == 0 {
 			continue // nothing to route to: the node's own stack resets the flow
 		}
 		for _, proto := range l.protos {
+			var targets []string
 			for b := 0; b < buckets; b++ {
 				t := l.backends[b%len(l.backends)]
 				elems = append(elems, backendElem(proto, l.port, b, t.Addr, t.Port))
+				targets = append(targets, netip.AddrPortFrom(t.Addr, uint16(t.Port)).String())
+			}
+			if proto != 6 || !owned {
+				continue
+			}
+			hc.Add(own, FastBackends{NS: ns, Port: uint16(l.port), Targets: strings.Join(targets, " ")})
+			for _, t := range p.top.Transits {
+				if t.LoadBalancerENI != own || p.enis[t.EndpointENI] == nil {
+					continue
+				}
+				hc.Add(own, FastListener{NS: ns, Listen: netip.AddrPortFrom(t.LoadBalancerAddr(), uint16(l.port)),
+					In: TransitName(t.EndpointENI), From: node.ip, Buckets: buckets})
 			}
 		}
 	}
@@ -391,7 +411,7 @@ func (p *plPlanner) endpointListeners(ts []*core.Transit) []EndpointListener {
 // EndpointListeners returns, by endpoint interface id, the listeners each
 // interface of an available interface endpoint serves.
 func EndpointListeners(top *core.Topology) map[string][]EndpointListener {
-	p := newPLPlanner(top, nil, PlanOptions{})
+	p := newPLPlanner(top, nil, nil, PlanOptions{})
 	out := map[string][]EndpointListener{}
 	for id, ts := range p.endpointTransits() {
 		out[id] = p.endpointListeners(ts)
@@ -439,6 +459,12 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 					continue // Proxies serves it
 				}
 				hc.Add(id, PPv2Entry{NS: ep.ns, Listen: netip.AddrPortFrom(ep.ip, uint16(l.Port)), Endpoint: l.Transit.EndpointID})
+			} else if l.Proto == 6 && p.opts.FastPath && p.sg != nil && p.enis[l.Transit.LoadBalancerENI] != nil {
+				// The NAT program opens these flows itself, with the
+				// forward chain's decision on who may.
+				hc.Add(id, FastListener{NS: ep.ns, Listen: netip.AddrPortFrom(ep.ip, uint16(l.Port)), In: ENIDevice,
+					To: l.Transit.LoadBalancerAddr(), From: l.Transit.EndpointAddr(),
+					Allow: allowText(p.sg.allowTCP(ep.n, ep.subnet, ep.vpc, l.Port))})
 			}
 			listeners = append(listeners, listenerElem(l.Proto, l.Port, l.Transit.LoadBalancerAddr()))
 		}

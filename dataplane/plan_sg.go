@@ -91,10 +91,7 @@ func (p *sgPlanner) plan(hc *HostConfig, n *core.NetworkInterface, ns string, su
 	hc.Add(own, NftChain{NS: ns, Name: ChainIngress})
 	hc.Add(own, NftChain{NS: ns, Name: ChainEgress})
 
-	reserved := []netip.Prefix{LinkLocal, netip.PrefixFrom(subnet.Masked().Addr(), 30)}
-	if r := ResolverAddr(vpc); !reserved[1].Contains(r) {
-		reserved = append(reserved, netip.PrefixFrom(r, 32))
-	}
+	reserved := reservedPeers(subnet, vpc)
 	head := func(jump string) []Match {
 		ms := []Match{
 			{Loopback: true, Proto: -1, From: -1, To: -1, Verdict: "accept"},
@@ -132,6 +129,59 @@ func (p *sgPlanner) plan(hc *HostConfig, n *core.NetworkInterface, ns string, su
 			p.rule(hc, own, ns, ChainEgress, r)
 		}
 	}
+}
+
+// reservedPeers are the addresses security groups never filter on an
+// interface of subnet in vpc: link-local, the subnet's first four, the
+// VPC resolver.
+func reservedPeers(subnet, vpc netip.Prefix) []netip.Prefix {
+	reserved := []netip.Prefix{LinkLocal, netip.PrefixFrom(subnet.Masked().Addr(), 30)}
+	if r := ResolverAddr(vpc); !reserved[1].Contains(r) {
+		reserved = append(reserved, netip.PrefixFrom(r, 32))
+	}
+	return reserved
+}
+
+// allowTCP returns the clients that interface n (of subnet in vpc) lets
+// open TCP connections to port: what its groups' inbound rules allow and
+// what they never filter. It is the forward chain's decision for a new
+// flow, which the fast path's NAT program takes itself for the flows it
+// opens (FastListener). An interface without groups is not filtered.
+func (p *sgPlanner) allowTCP(n *core.NetworkInterface, subnet, vpc netip.Prefix, port int32) []netip.Prefix {
+	if len(n.Groups) == 0 {
+		return []netip.Prefix{netip.PrefixFrom(netip.IPv4Unspecified(), 0)}
+	}
+	out := reservedPeers(subnet, vpc)
+	for _, gid := range n.Groups {
+		g := p.groups[gid]
+		if g == nil {
+			continue
+		}
+		for _, r := range g.Ingress {
+			m := sgMatch(r)
+			if m.Proto != -1 && m.Proto != 6 {
+				continue
+			}
+			if m.Proto == 6 && m.From >= 0 && (port < m.From || port > m.To) {
+				continue
+			}
+			switch {
+			case r.GroupID != "":
+				if rg := p.groups[r.GroupID]; rg != nil {
+					for _, mb := range rg.Members {
+						if mb.IP.Is4() {
+							out = append(out, netip.PrefixFrom(mb.IP, 32))
+						}
+					}
+				}
+			case r.PrefixList != "":
+				out = append(out, p.prefixLists[r.PrefixList]...)
+			default:
+				out = append(out, r.Prefixes...)
+			}
+		}
+	}
+	return out
 }
 
 // forward returns the rules of the forward chain of an interface that

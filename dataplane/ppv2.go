@@ -171,7 +171,7 @@ func (x *Proxies) wantProxies(top *core.Topology, ready func(id string) bool) ma
 		}
 	}
 	// Load balancer nodes: their PPv2 listeners, for clients in their VPC.
-	pl := newPLPlanner(top, nil, PlanOptions{})
+	pl := newPLPlanner(top, nil, nil, PlanOptions{})
 	for _, lb := range top.LoadBalancers {
 		if lb.Type != core.LoadBalancerNetwork {
 			continue

@@ -17,7 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/isthmusnet/isthmus/core"
+	"github.com/isthmusnet/isthmus/fastpath"
 	"github.com/isthmusnet/isthmus/health"
 	"github.com/isthmusnet/isthmus/netns"
 	"github.com/isthmusnet/isthmus/testenv"
@@ -240,8 +244,19 @@ func testPrivateLinkTraffic(t *testing.T, fast bool) {
 		if !w.fast && n != 0 {
 			t.Errorf("%s: without the fast path, %d packets took it", ns, n)
 		}
+		// The NAT program opened the connection itself (FastListener):
+		// its SYN took the shortcut too, and conntrack holds the
+		// program's entry, marked as one.
+		opened, marked := fastOpened(t, w.k, ns), len(ownedFlows(t, ns))
+		if w.fast && (opened == 0 || marked == 0) {
+			t.Errorf("%s: the fast path opened %d flows, conntrack holds %d it opened; want the connections opened by the program", ns, opened, marked)
+		}
+		if !w.fast && (opened != 0 || marked != 0) {
+			t.Errorf("%s: without the fast path, it opened %d flows (%d in conntrack)", ns, opened, marked)
+		}
 	}
 	if w.fast {
+		establishedLives(t, client, epAddr, []string{epNS, lbNS})
 		fullChecksums(t, w, epAddr, []string{epNS, lbNS})
 	}
 
@@ -682,6 +697,92 @@ func fastPackets(t *testing.T, k *LinuxKernel, ns string) uint64 {
 		t.Fatal(err)
 	}
 	return s.Packets
+}
+
+// establishedLives opens a connection to addr from namespace client once
+// the path is warm (neighbours resolved, so the NAT program caches what it
+// opens) and checks that, in each of the namespaces natNS, the conntrack
+// entry the program made for it lives as long as an established flow's
+// (days), not the 2 minutes of an unanswered SYN: a connection that then
+// idles keeps its translation.
+func establishedLives(t *testing.T, client, addr string, natNS []string) {
+	t.Helper()
+	_, conn, err := peerLine(client, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := testenv.Echo(conn, "hi\n", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(conn.LocalAddr().(*net.TCPAddr).Port)
+	for _, ns := range natNS {
+		var found *netlink.ConntrackFlow
+		for _, f := range ownedFlows(t, ns) {
+			// The endpoint's entry has the client's port; the node's
+			// the one the endpoint's NAT left (the same, unless taken).
+			if f.Forward.SrcPort == port {
+				found = f
+			}
+		}
+		if found == nil {
+			t.Errorf("%s: no conntrack entry the fast path opened for the connection from port %d", ns, port)
+			continue
+		}
+		if found.TimeOut < 24*3600 {
+			t.Errorf("%s: the established connection's conntrack entry expires in %ds, want days", ns, found.TimeOut)
+		}
+	}
+}
+
+// fastOpened is how many flows the fast path's NAT program opened itself
+// in namespace ns.
+func fastOpened(t *testing.T, k *LinuxKernel, ns string) uint64 {
+	t.Helper()
+	p := k.FastPath()
+	if p == nil {
+		return 0
+	}
+	cookie, err := k.NamespaceCookie(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Carried(cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Flows
+}
+
+// ownedFlows returns the conntrack entries of namespace ns that the fast
+// path's NAT program made.
+func ownedFlows(t *testing.T, ns string) []*netlink.ConntrackFlow {
+	t.Helper()
+	h, err := netns.Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var flows []*netlink.ConntrackFlow
+	err = netns.Do(h, func() error {
+		c, err := netlink.NewHandle(unix.NETLINK_NETFILTER)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		flows, err = c.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("conntrack in %s: %v", ns, err)
+	}
+	var out []*netlink.ConntrackFlow
+	for _, f := range flows {
+		if _, owned := fastpath.OwnedOpen(f.Mark); owned {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // cachedFlows is how many flows the fast path's NAT program holds cached

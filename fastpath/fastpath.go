@@ -8,8 +8,12 @@
 // and the namespaces that translate PrivateLink flows send the segments
 // of established, translated TCP flows straight into the next namespace,
 // with conntrack's translation (cached per flow for a second; see
-// ForgetFlows). Anything else goes the ordinary way, so the fast path
-// never decides what may pass; nftables and conntrack do.
+// ForgetFlows). For the TCP listeners given to SetListener, the NAT
+// program also opens new flows itself, making their conntrack entries with
+// conntrack's NAT after the same decisions the namespace's nftables rules
+// would take (the clients an endpoint's security groups allow, a node's
+// backend), so that handshakes and closes take the shortcut too. Anything
+// else goes the ordinary way, where nftables and conntrack decide.
 //
 // The programs are attached as cls_bpf filters of a clsact qdisc, which
 // the kernel keeps when the process that attached them ends: a daemon
@@ -78,7 +82,9 @@ func Load() (*Programs, error) {
 		maps: map[string]*ebpf.Map{fastpathMapFdb: objs.Fdb, fastpathMapBridges: objs.Bridges,
 			fastpathMapFlows: objs.Flows, fastpathMapStats: objs.Stats,
 			fastpathMapPpListeners: objs.PpListeners, fastpathMapPpNetns: objs.PpNetns,
-			fastpathMapPpFlows: objs.PpFlows, fastpathMapPpScratch: objs.PpScratch},
+			fastpathMapPpFlows: objs.PpFlows, fastpathMapPpScratch: objs.PpScratch,
+			fastpathMapNatListeners: objs.NatListeners, fastpathMapNatBackends: objs.NatBackends,
+			fastpathMapSgAllow: objs.SgAllow},
 		adoptedProgs: map[Kind]bool{},
 		adoptedMaps:  map[string]bool{},
 	}, nil
@@ -474,8 +480,9 @@ func ppKey(netns uint64, listen netip.AddrPort) fastpathPpKey {
 	return fastpathPpKey{Netns: netns, Addr: binary.NativeEndian.Uint32(a[:]), Port: binary.NativeEndian.Uint16(port[:])}
 }
 
-// Prune forgets every forwarding entry, counter and PPv2 listener and flow
-// of a namespace whose cookie live does not hold: namespaces that are gone
+// Prune forgets every forwarding entry, counter, PPv2 listener and flow,
+// and listener the NAT program opens flows of (with its backends and
+// allowed clients), of a namespace whose cookie live does not hold: namespaces that are gone
 // (cookies are never reused).
 func (p *Programs) Prune(live map[uint64]bool) error {
 	p.mu.RLock()
@@ -496,6 +503,15 @@ func (p *Programs) Prune(live map[uint64]bool) error {
 		return err
 	}
 	if err := prune(p.maps[fastpathMapPpFlows], func(k fastpathFlowKey) bool { return !live[k.Netns] }); err != nil {
+		return err
+	}
+	if err := prune(p.maps[fastpathMapNatListeners], func(k fastpathPpKey) bool { return !live[k.Netns] }); err != nil {
+		return err
+	}
+	if err := prune(p.maps[fastpathMapNatBackends], func(k fastpathBackendKey) bool { return !live[k.Netns] }); err != nil {
+		return err
+	}
+	if err := prune(p.maps[fastpathMapSgAllow], func(k fastpathSgKey) bool { return !live[sgNetns(k)] }); err != nil {
 		return err
 	}
 	return prune(p.maps[fastpathMapStats], func(k fastpathDevKey) bool { return !live[k.Netns] })
@@ -561,9 +577,12 @@ func (p *Programs) CachedFlows(netns uint64) (int, error) {
 	}
 }
 
-// Stats are what the fast path carried in through one link.
+// Stats are what the fast path carried in through one link: packets and
+// bytes, the flows the NAT program opened itself (SetListener) and the
+// RSTs of such flows it carried (those of other flows take the ordinary
+// path, where nftables counts them).
 type Stats struct {
-	Packets, Bytes uint64
+	Packets, Bytes, Flows, RSTs uint64
 }
 
 // Stats sums, over every CPU, what the NAT program carried in through
@@ -582,8 +601,7 @@ func (p *Programs) Stats(netns uint64, in, out int) (Stats, error) {
 	}
 	var s Stats
 	for _, c := range per {
-		s.Packets += c.Packets
-		s.Bytes += c.Bytes
+		s.add(c)
 	}
 	return s, nil
 }
@@ -602,11 +620,17 @@ func (p *Programs) Carried(netns uint64) (Stats, error) {
 			continue
 		}
 		for _, c := range per {
-			s.Packets += c.Packets
-			s.Bytes += c.Bytes
+			s.add(c)
 		}
 	}
 	return s, it.Err()
+}
+
+func (s *Stats) add(c fastpathDevStats) {
+	s.Packets += c.Packets
+	s.Bytes += c.Bytes
+	s.Flows += c.Flows
+	s.RSTs += c.Rsts
 }
 
 // Cookie is the cookie of the namespace the calling thread is in (the

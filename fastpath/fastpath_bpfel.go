@@ -13,6 +13,21 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type fastpathBackend struct {
+	_    structs.HostLayout
+	Addr uint32
+	Port uint16
+	Pad  uint16
+}
+
+type fastpathBackendKey struct {
+	_      structs.HostLayout
+	Netns  uint64
+	Port   uint16
+	Pad    uint16
+	Bucket uint32
+}
+
 type fastpathDevKey struct {
 	_     structs.HostLayout
 	Netns uint64
@@ -24,6 +39,8 @@ type fastpathDevStats struct {
 	_       structs.HostLayout
 	Packets uint64
 	Bytes   uint64
+	Flows   uint64
+	Rsts    uint64
 }
 
 type fastpathFdbKey struct {
@@ -64,6 +81,19 @@ type fastpathFlowVal struct {
 	PpLen   uint16
 	PpDir   uint8
 	PpAcked uint8
+	Neigh   uint8
+	Owned   uint8
+	Pad     [6]uint8
+}
+
+type fastpathNatListener struct {
+	_       structs.HostLayout
+	In      uint32
+	Buckets uint32
+	To      uint32
+	From    uint32
+	Flags   uint32
+	Pad     uint32
 }
 
 type fastpathPortKey struct {
@@ -96,6 +126,15 @@ type fastpathPpKey struct {
 	Pad   uint16
 }
 
+type fastpathSgKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Netns     [2]uint32
+	Port      uint16
+	Pad       uint16
+	Addr      uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -103,10 +142,13 @@ const (
 	fastpathMapBridges      = "bridges"
 	fastpathMapFdb          = "fdb"
 	fastpathMapFlows        = "flows"
+	fastpathMapNatBackends  = "nat_backends"
+	fastpathMapNatListeners = "nat_listeners"
 	fastpathMapPpFlows      = "pp_flows"
 	fastpathMapPpListeners  = "pp_listeners"
 	fastpathMapPpNetns      = "pp_netns"
 	fastpathMapPpScratch    = "pp_scratch"
+	fastpathMapSgAllow      = "sg_allow"
 	fastpathMapStats        = "stats"
 	fastpathProgIsthmusNat  = "isthmus_nat"
 	fastpathProgIsthmusPort = "isthmus_port"
@@ -162,14 +204,17 @@ type fastpathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fastpathMapSpecs struct {
-	Bridges     *ebpf.MapSpec `ebpf:"bridges"`
-	Fdb         *ebpf.MapSpec `ebpf:"fdb"`
-	Flows       *ebpf.MapSpec `ebpf:"flows"`
-	PpFlows     *ebpf.MapSpec `ebpf:"pp_flows"`
-	PpListeners *ebpf.MapSpec `ebpf:"pp_listeners"`
-	PpNetns     *ebpf.MapSpec `ebpf:"pp_netns"`
-	PpScratch   *ebpf.MapSpec `ebpf:"pp_scratch"`
-	Stats       *ebpf.MapSpec `ebpf:"stats"`
+	Bridges      *ebpf.MapSpec `ebpf:"bridges"`
+	Fdb          *ebpf.MapSpec `ebpf:"fdb"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	NatBackends  *ebpf.MapSpec `ebpf:"nat_backends"`
+	NatListeners *ebpf.MapSpec `ebpf:"nat_listeners"`
+	PpFlows      *ebpf.MapSpec `ebpf:"pp_flows"`
+	PpListeners  *ebpf.MapSpec `ebpf:"pp_listeners"`
+	PpNetns      *ebpf.MapSpec `ebpf:"pp_netns"`
+	PpScratch    *ebpf.MapSpec `ebpf:"pp_scratch"`
+	SgAllow      *ebpf.MapSpec `ebpf:"sg_allow"`
+	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // fastpathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -198,14 +243,17 @@ func (o *fastpathObjects) Close() error {
 //
 // It can be passed to loadFastpathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fastpathMaps struct {
-	Bridges     *ebpf.Map `ebpf:"bridges"`
-	Fdb         *ebpf.Map `ebpf:"fdb"`
-	Flows       *ebpf.Map `ebpf:"flows"`
-	PpFlows     *ebpf.Map `ebpf:"pp_flows"`
-	PpListeners *ebpf.Map `ebpf:"pp_listeners"`
-	PpNetns     *ebpf.Map `ebpf:"pp_netns"`
-	PpScratch   *ebpf.Map `ebpf:"pp_scratch"`
-	Stats       *ebpf.Map `ebpf:"stats"`
+	Bridges      *ebpf.Map `ebpf:"bridges"`
+	Fdb          *ebpf.Map `ebpf:"fdb"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	NatBackends  *ebpf.Map `ebpf:"nat_backends"`
+	NatListeners *ebpf.Map `ebpf:"nat_listeners"`
+	PpFlows      *ebpf.Map `ebpf:"pp_flows"`
+	PpListeners  *ebpf.Map `ebpf:"pp_listeners"`
+	PpNetns      *ebpf.Map `ebpf:"pp_netns"`
+	PpScratch    *ebpf.Map `ebpf:"pp_scratch"`
+	SgAllow      *ebpf.Map `ebpf:"sg_allow"`
+	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *fastpathMaps) Close() error {
@@ -213,10 +261,13 @@ func (m *fastpathMaps) Close() error {
 		m.Bridges,
 		m.Fdb,
 		m.Flows,
+		m.NatBackends,
+		m.NatListeners,
 		m.PpFlows,
 		m.PpListeners,
 		m.PpNetns,
 		m.PpScratch,
+		m.SgAllow,
 		m.Stats,
 	)
 }

@@ -43,6 +43,14 @@ import (
 // namespace, the flows it DNATed and the flows its proxies opened from its
 // own transit addresses (one per proxied connection).
 //
+// With the fast path, what its NAT program carries adds to these: its
+// packets' bytes to the bytes counters, and for the TCP flows it opens
+// itself (dataplane.FastListener), which the nftables chains never see,
+// those flows to new and new-<dev> and their RSTs to rst-in and
+// rst-out-<dev> (fastpath.Stats); such flows' conntrack entries count as
+// in flight until their mark says a FIN or RST went through
+// (fastpath.OwnedOpen).
+//
 // A counter that does not exist reads as zero, so the metrics work before
 // the data plane counts everything (only ActiveConnections is then real).
 const (

@@ -68,13 +68,16 @@ func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology, fast *
 				c := counters(nc, dataplane.NatTablePL)
 				ep.NewConnections = c[CounterNew].Packets
 				ep.BytesProcessed = c[CounterBytes].Bytes
-				for dev := range v.links {
-					if strings.HasPrefix(dev, dataplane.TransitPrefix) {
-						ep.BytesProcessed += v.fastBytes(fast, dataplane.ENIDevice, dev) + v.fastBytes(fast, dev, dataplane.ENIDevice)
-					}
-				}
 				ep.PacketsDropped = c[CounterDropped].Packets
 				ep.RstPacketsReceived = c[CounterRstIn].Packets
+				for dev := range v.links {
+					if strings.HasPrefix(dev, dataplane.TransitPrefix) {
+						out, in := v.fastStats(fast, dataplane.ENIDevice, dev), v.fastStats(fast, dev, dataplane.ENIDevice)
+						ep.BytesProcessed += out.Bytes + in.Bytes
+						ep.NewConnections += out.Flows
+						ep.RstPacketsReceived += in.RSTs
+					}
+				}
 				n, err := activeFlows(ct, func(f *netlink.ConntrackFlow) bool {
 					// Flows the endpoint DNATed (their reply does not
 					// come from the address they were sent to), and
@@ -106,9 +109,10 @@ func kernelSnapshot(ctx context.Context, prefix string, t *core.Topology, fast *
 			nc, ct := v.nc, v.ct
 			c := counters(nc, dataplane.NatTableLB)
 			sv.NewConnections = c[NodeCounter(CounterNodeNew, dev)].Packets
-			sv.BytesProcessed = c[NodeCounter(CounterNodeBytes, dev)].Bytes +
-				v.fastBytes(fast, dev, dataplane.ENIDevice) + v.fastBytes(fast, dataplane.ENIDevice, dev)
-			sv.RstPacketsSent = c[NodeCounter(CounterNodeRstOut, dev)].Packets
+			in, out := v.fastStats(fast, dev, dataplane.ENIDevice), v.fastStats(fast, dataplane.ENIDevice, dev)
+			sv.NewConnections += in.Flows
+			sv.BytesProcessed = c[NodeCounter(CounterNodeBytes, dev)].Bytes + in.Bytes + out.Bytes
+			sv.RstPacketsSent = c[NodeCounter(CounterNodeRstOut, dev)].Packets + out.RSTs
 			n, err := activeFlows(ct, func(f *netlink.ConntrackFlow) bool {
 				a, ok := netip.AddrFromSlice(f.Forward.SrcIP)
 				return ok && a.Unmap() == src
@@ -134,18 +138,19 @@ type nsView struct {
 	links  map[string]int
 }
 
-// fastBytes is what the fast path carried in through link in and out
-// through link out (0 without the fast path or either link).
-func (v *nsView) fastBytes(fast *fastpath.Programs, in, out string) uint64 {
+// fastStats is what the fast path carried in through link in and out
+// through link out: bytes, and the flows it opened and the RSTs it
+// carried (nothing without the fast path or either link).
+func (v *nsView) fastStats(fast *fastpath.Programs, in, out string) fastpath.Stats {
 	i, o := v.links[in], v.links[out]
 	if fast == nil || v.cookie == 0 || i == 0 || o == 0 {
-		return 0
+		return fastpath.Stats{}
 	}
 	s, err := fast.Stats(v.cookie, i, o)
 	if err != nil {
-		return 0
+		return fastpath.Stats{}
 	}
-	return s.Bytes
+	return s
 }
 
 // inNamespace opens nftables and conntrack connections in the namespace
@@ -236,6 +241,14 @@ func activeFlows(ct *netlink.Handle, match func(*netlink.ConntrackFlow) bool) (u
 		}
 		switch f.Forward.Protocol {
 		case unix.IPPROTO_TCP:
+			// A flow the fast path opened: conntrack does not follow
+			// its state, the mark says whether it ended.
+			if open, owned := fastpath.OwnedOpen(f.Mark); owned {
+				if open {
+					n++
+				}
+				continue
+			}
 			if p, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP); ok {
 				switch p.State {
 				case tcpSynSent, tcpSynRecv, tcpEstablished:

@@ -24,6 +24,15 @@
 // there, and a SYN, FIN or RST forgets its own flow, so a flow that
 // conntrack no longer translates stops taking the shortcut at once.
 //
+// For the TCP listeners in nat_listeners, isthmus_nat also opens new
+// flows itself (open_flow): it makes a client SYN's conntrack entry, with
+// conntrack's own NAT and the translation the namespace's nftables rules
+// would give, after the decisions those rules take for a new flow (the
+// endpoint's security groups, a node's backend), so that the handshake and
+// the end of the flow take the shortcut too; a SYN it does not take goes
+// the ordinary way, where nftables decides. It follows such a flow's end
+// in the entry's mark and timeout, since conntrack sees none of it.
+//
 // isthmus_nat also writes PROXY protocol v2 headers into the flows to the
 // listeners whose target group asks for them (at an interface endpoint,
 // and at a load balancer's node for clients in its own VPC),
@@ -85,7 +94,13 @@ struct nf_conn {
 	__u32 timeout;
 	struct nf_conntrack_tuple_hash tuplehash[2];
 	unsigned long status;
+	__u32 mark;
 	union nf_conntrack_proto proto;
+} __attribute__((preserve_access_index));
+
+// A conntrack entry the program allocated and has not inserted yet.
+struct nf_conn___init {
+	struct nf_conn ct;
 } __attribute__((preserve_access_index));
 
 // The namespace a packet is in, read from its device: the cookie is what
@@ -187,7 +202,20 @@ extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb, struct bpf_sock_
 					 __u32 opts__sz) __ksym;
 extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 extern int bpf_ct_change_timeout(struct nf_conn *ct, __u32 timeout) __ksym;
+extern int bpf_ct_change_status(struct nf_conn *ct, __u32 status) __ksym;
+extern struct nf_conn___init *bpf_skb_ct_alloc(struct __sk_buff *skb, struct bpf_sock_tuple *tuple,
+					       __u32 tuple__sz, struct bpf_ct_opts *opts,
+					       __u32 opts__sz) __ksym;
+extern struct nf_conn *bpf_ct_insert_entry(struct nf_conn___init *ct) __ksym;
+enum nf_nat_manip_type {
+	NF_NAT_MANIP_SRC,
+	NF_NAT_MANIP_DST,
+};
+extern int bpf_ct_set_nat_info(struct nf_conn___init *ct, union nf_inet_addr *addr, int port,
+			       enum nf_nat_manip_type manip) __ksym;
+extern void bpf_ct_set_timeout(struct nf_conn___init *ct, __u32 timeout) __ksym;
 
+#define IPS_SEEN_REPLY (1 << 1)
 #define IPS_ASSURED (1 << 2)
 #define IPS_CONFIRMED (1 << 3)
 #define IPS_SRC_NAT (1 << 4)
@@ -202,6 +230,22 @@ extern int bpf_ct_change_timeout(struct nf_conn *ct, __u32 timeout) __ksym;
 // conntrack entry from both directions' CPUs and bounce its cache line.
 #define TCP_ESTABLISHED_TIMEOUT_MS (5U * 24 * 3600 * 1000)
 #define RENEW_JIFFIES (24U * 3600 * 100)
+
+// The flows the NAT program opens itself (open_flow): their conntrack
+// entries carry these bits in their mark, which packages dataplane and
+// metrics read too (fastpath.CtMarkOwned and the others). conntrack sees
+// none of such a flow's segments and does not follow its TCP state (it
+// stays NONE), so the program keeps what it must know in the mark and sets
+// the entry's timeout as conntrack's own TCP timeouts would be: 2 minutes
+// for an unanswered SYN and after a FIN (renewed while segments still go
+// through, as conntrack does in its closing states), 10 seconds after a
+// RST, 5 days once the client has answered the server.
+#define MARK_OWNED 0x10000000
+#define MARK_CLOSING 0x20000000 // a FIN went through
+#define MARK_RESET 0x40000000	// a RST went through
+#define SYN_TIMEOUT_MS (120U * 1000)
+#define CLOSING_TIMEOUT_MS (120U * 1000)
+#define RESET_TIMEOUT_MS (10U * 1000)
 
 #define IP_OFF ETH_HLEN
 #define TCP_OFF (IP_OFF + sizeof(struct iphdr))
@@ -257,6 +301,8 @@ struct dev_key {
 struct dev_stats {
 	__u64 packets;
 	__u64 bytes;
+	__u64 flows; // flows the program opened (open_flow)
+	__u64 rsts;  // RSTs it carried
 };
 
 struct {
@@ -266,16 +312,18 @@ struct {
 	__type(value, struct dev_stats);
 } stats SEC(".maps");
 
-static __always_inline void count(struct __sk_buff *skb, __u64 netns, __u32 out)
+static __always_inline void count(struct __sk_buff *skb, __u64 netns, __u32 out, int opened, int rst)
 {
 	struct dev_key k = {.netns = netns, .in = skb->ifindex, .out = out};
 	struct dev_stats *s = bpf_map_lookup_elem(&stats, &k);
 	if (s) {
 		s->packets++;
 		s->bytes += skb->len;
+		s->flows += opened;
+		s->rsts += rst;
 		return;
 	}
-	struct dev_stats n = {.packets = 1, .bytes = skb->len};
+	struct dev_stats n = {.packets = 1, .bytes = skb->len, .flows = opened, .rsts = rst};
 	bpf_map_update_elem(&stats, &k, &n, BPF_NOEXIST);
 }
 
@@ -334,6 +382,9 @@ struct flow_val {
 	__u16 pp_len;	// the header's length; 0: no header in this flow
 	__u8 pp_dir;	// PP_UP or PP_DOWN
 	__u8 pp_acked;	// the server has acknowledged the header
+	__u8 neigh;	// no neighbour entry yet: bpf_redirect_neigh (not cached)
+	__u8 owned;	// a flow the program opened (open_flow)
+	__u8 pad[6];
 };
 
 // How long a cached flow is trusted before conntrack is asked again (and
@@ -408,6 +459,76 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pp_header);
 } pp_scratch SEC(".maps");
+
+// The TCP listeners whose flows the NAT program opens itself, by the
+// address and port a client's SYN goes to in a namespace (an interface
+// endpoint's address; a load balancer node's end of a transit link): it
+// makes the flow's conntrack entry with conntrack's own NAT, as the
+// ordinary path's rules would have (bpf_skb_ct_alloc, bpf_ct_set_nat_info),
+// and the SYN takes the shortcut like the rest of the flow. Everything
+// that looks at conntrack (rejection, draining, metrics) finds such a flow
+// where it finds the others, and a SYN the program does not take (a
+// source the security groups do not allow, a listener not in this map)
+// takes the ordinary path as before.
+struct nat_listener {
+	__u32 in;      // the link the SYNs come in on
+	__u32 buckets; // at a node: its backend buckets (a power of two); 0 at an endpoint
+	__be32 to;     // at an endpoint: the node's end of the transit link (the port stays)
+	__be32 from;   // the address the flow leaves from (SNAT)
+	__u32 flags;   // NAT_SG: the client must be in sg_allow
+	__u32 pad;
+};
+
+#define NAT_SG 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pp_key);
+	__type(value, struct nat_listener);
+} nat_listeners SEC(".maps");
+
+// A node's backends: by its namespace, listener port and bucket (the
+// flow's hash modulo the listener's buckets), the target a new flow goes
+// to, as the node's nftables map deals them.
+struct backend_key {
+	__u64 netns;
+	__be16 port;
+	__u16 pad;
+	__u32 bucket;
+};
+
+struct backend {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct backend_key);
+	__type(value, struct backend);
+} nat_backends SEC(".maps");
+
+// What an endpoint's security groups allow in: by namespace and listener
+// port, the source prefixes (96 bits of namespace, port and padding, then
+// the prefix's own bits).
+struct sg_key {
+	__u32 prefixlen;
+	__u32 netns[2];
+	__be16 port;
+	__u16 pad;
+	__be32 addr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 262144);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sg_key);
+	__type(value, __u32);
+} sg_allow SEC(".maps");
 
 // How long an unacknowledged header waits before the client's next
 // segment at the start of its stream carries it again (TCP's minimum
@@ -669,11 +790,105 @@ static __always_inline void forget(struct flow_key *k)
 // lookup's flags: the segment's TOS byte in the second byte, and these.
 #define LOOKUP_PP 1    // the namespace has PPv2 listeners
 #define LOOKUP_CACHE 2 // cache what was found
+#define LOOKUP_SYN 4   // the segment is a SYN (or a SYN-ACK)
+#define LOOKUP_FIN 8   // a FIN
+#define LOOKUP_RST 16  // a RST
+#define LOOKUP_OPEN 32 // a client's SYN
+#define LOOKUP_AGAIN 64 // ... on the tuple of a flow the program opened
+
+// route finds where the translated segment of f goes: the link and the
+// next hop's MAC addresses. A flow the program opened (owned) whose next
+// hop has no neighbour entry yet goes out through bpf_redirect_neigh,
+// which resolves it: the ordinary path would not know the flow.
+static __always_inline int route(struct __sk_buff *skb, struct flow_val *f, __u32 tos, int owned, __u32 in)
+{
+	struct bpf_fib_lookup fib = {
+		.family = 2, // AF_INET
+		.tos = tos,
+		.l4_protocol = IPPROTO_TCP,
+		.sport = f->sport,
+		.dport = f->dport,
+		.ifindex = in,
+		.ipv4_src = f->saddr,
+		.ipv4_dst = f->daddr,
+	};
+	// tot_len left 0: the helper then checks the skb against the
+	// output device's MTU as forwarding would, GSO included.
+	long r = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (r == BPF_FIB_LKUP_RET_NO_NEIGH && owned) {
+		f->ifindex = fib.ifindex;
+		f->neigh = 1;
+		return 1;
+	}
+	if (r != BPF_FIB_LKUP_RET_SUCCESS)
+		return 0;
+	f->ifindex = fib.ifindex;
+	__builtin_memcpy(f->smac, fib.smac, ETH_ALEN);
+	__builtin_memcpy(f->dmac, fib.dmac, ETH_ALEN);
+	return 1;
+}
+
+// keep_owned follows the TCP state of a flow the program opened, which
+// conntrack does not see, in its entry's mark and timeout.
+static __always_inline void keep_owned(struct nf_conn *ct, unsigned long status, __u32 mark, __u32 flags)
+{
+	if (flags & LOOKUP_RST) {
+		if (!(mark & MARK_RESET)) {
+			ct->mark = mark | MARK_CLOSING | MARK_RESET;
+			bpf_ct_change_timeout(ct, RESET_TIMEOUT_MS);
+		}
+		return;
+	}
+	if (flags & LOOKUP_SYN) {
+		// A client's SYN on the tuple of a flow that ended opens it
+		// again, as conntrack reopens one in TIME_WAIT.
+		if ((mark & (MARK_CLOSING | MARK_RESET)) && (flags & LOOKUP_OPEN)) {
+			ct->mark = mark & ~(MARK_CLOSING | MARK_RESET);
+			bpf_ct_change_timeout(ct, SYN_TIMEOUT_MS);
+		}
+		return;
+	}
+	if (mark & MARK_RESET)
+		return;
+	if ((flags & LOOKUP_FIN) || (mark & MARK_CLOSING)) {
+		// Renewed while segments go through (at most once a second per
+		// direction: the flow cache holds them in between).
+		if (!(mark & MARK_CLOSING))
+			ct->mark = mark | MARK_CLOSING;
+		bpf_ct_change_timeout(ct, CLOSING_TIMEOUT_MS);
+		return;
+	}
+	if (!(status & IPS_ASSURED))
+		bpf_ct_change_status(ct, status | IPS_ASSURED | IPS_SEEN_REPLY);
+	if ((__s32)(ct->timeout - (__u32)bpf_jiffies64()) < (__s32)RENEW_JIFFIES)
+		bpf_ct_change_timeout(ct, TCP_ESTABLISHED_TIMEOUT_MS);
+}
+
+// cache_reply puts the reply direction of a flow the program opened into
+// the flow cache, f being what the segment of k (a client's SYN) becomes
+// and where it goes: the server's SYN-ACK finds it there. The client's
+// direction is cached by its next segment's lookup, which also tells
+// conntrack that the handshake is done (keep_owned).
+static __noinline void cache_reply(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u32 tos)
+{
+	if (f->neigh)
+		return;
+	struct flow_key rk = {.netns = k->netns, .saddr = f->daddr, .daddr = f->saddr,
+			      .sport = f->dport, .dport = f->sport};
+	struct flow_val r = {.saddr = k->daddr, .daddr = k->saddr, .sport = k->dport, .dport = k->sport,
+			     .owned = 1, .expires = bpf_ktime_get_coarse_ns() + FLOW_TTL_NS};
+	if (route(skb, &r, tos, 0, f->ifindex))
+		bpf_map_update_elem(&flows, &rk, &r, BPF_ANY);
+}
 
 // lookup asks conntrack what the segment of flow k becomes and the route
 // where it goes, and fills f; in a namespace with PPv2 listeners, it also
 // finds the flow's header. It reports whether the segment may take the
-// shortcut; f's translation and header are filled even when not.
+// shortcut (1), must take the ordinary path (0), or has no conntrack
+// entry at all (-1); f's translation and header are filled even when not.
+// The ordinary path leaves a flow's handshake and end to conntrack, so
+// only an established flow's other segments take the shortcut; every
+// segment of a flow the program opened itself does.
 static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u64 now, __u32 flags)
 {
 	struct bpf_sock_tuple t = {};
@@ -686,11 +901,14 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
 	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
 	if (!ct)
-		return 0;
+		return -1;
 	unsigned long status = ct->status;
-	int ok = (status & (IPS_SRC_NAT | IPS_DST_NAT)) && (status & IPS_ASSURED) &&
-		 (status & IPS_CONFIRMED) && !(status & IPS_DYING) &&
-		 ct->proto.tcp.state == TCP_CONNTRACK_ESTABLISHED;
+	__u32 mark = ct->mark;
+	int owned = (mark & MARK_OWNED) != 0;
+	int ok = (status & (IPS_SRC_NAT | IPS_DST_NAT)) && (status & IPS_CONFIRMED) && !(status & IPS_DYING);
+	if (!owned)
+		ok = ok && (status & IPS_ASSURED) && ct->proto.tcp.state == TCP_CONNTRACK_ESTABLISHED &&
+		     !(flags & (LOOKUP_SYN | LOOKUP_FIN | LOOKUP_RST));
 	// Which way the segment goes: the other direction's tuple, read
 	// backwards, is what the segment becomes.
 	int reply = !(ct->tuplehash[0].tuple.src.u3.ip == t.ipv4.saddr &&
@@ -702,7 +920,9 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 	f->daddr = o->src.u3.ip;
 	f->sport = o->dst.u.all;
 	f->dport = o->src.u.all;
-	if (ok && (__s32)(ct->timeout - (__u32)bpf_jiffies64()) < (__s32)RENEW_JIFFIES)
+	if (ok && owned)
+		keep_owned(ct, status, mark, flags);
+	else if (ok && (__s32)(ct->timeout - (__u32)bpf_jiffies64()) < (__s32)RENEW_JIFFIES)
 		bpf_ct_change_timeout(ct, TCP_ESTABLISHED_TIMEOUT_MS);
 	bpf_ct_release(ct);
 	if (flags & LOOKUP_PP) {
@@ -724,30 +944,130 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 			f->pp_acked = pf->acked;
 		}
 	}
-	if (!ok)
+	if (!ok || !route(skb, f, tos, owned, skb->ifindex))
 		return 0;
-
-	struct bpf_fib_lookup fib = {
-		.family = 2, // AF_INET
-		.tos = tos,
-		.l4_protocol = IPPROTO_TCP,
-		.sport = f->sport,
-		.dport = f->dport,
-		.ifindex = skb->ifindex,
-		.ipv4_src = f->saddr,
-		.ipv4_dst = f->daddr,
-	};
-	// tot_len left 0: the helper then checks the skb against the
-	// output device's MTU as forwarding would, GSO included.
-	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
-		return 0;
-	f->ifindex = fib.ifindex;
-	__builtin_memcpy(f->smac, fib.smac, ETH_ALEN);
-	__builtin_memcpy(f->dmac, fib.dmac, ETH_ALEN);
 	f->expires = now + FLOW_TTL_NS;
-	if (flags & LOOKUP_CACHE)
+	f->owned = owned;
+	if ((flags & LOOKUP_CACHE) && !f->neigh)
 		bpf_map_update_elem(&flows, k, f, BPF_ANY);
 	return 1;
+}
+
+// close_owned tells the conntrack entry of a flow the program opened
+// that a FIN or RST (flags) of it went through.
+static __noinline void close_owned(struct __sk_buff *skb, struct flow_key *k, __u32 flags)
+{
+	struct bpf_sock_tuple t = {};
+	t.ipv4.saddr = k->saddr;
+	t.ipv4.daddr = k->daddr;
+	t.ipv4.sport = k->sport;
+	t.ipv4.dport = k->dport;
+	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
+	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+	if (!ct)
+		return;
+	__u32 mark = ct->mark;
+	if (mark & MARK_OWNED)
+		keep_owned(ct, ct->status, mark, flags);
+	bpf_ct_release(ct);
+}
+
+// open_flow opens the flow of a client's SYN to listener l (k, in the
+// namespace it reaches): it checks the endpoint's security groups, picks
+// a node's backend, and makes the flow's conntrack entry with the same
+// translation the ordinary path's rules would give it, conntrack's NAT
+// choosing the source port (unique among all the namespace's flows,
+// whoever opened them). It fills f and reports whether the SYN takes the
+// shortcut; when not, the ordinary path decides as before.
+static __noinline int open_flow(struct __sk_buff *skb, struct flow_key *k, struct nat_listener *l,
+				struct flow_val *f, __u32 tos)
+{
+	if (l->in != skb->ifindex)
+		return 0;
+	if (l->flags & NAT_SG) {
+		struct sg_key sk = {.prefixlen = 96 + 32, .port = k->dport, .addr = k->saddr};
+		__builtin_memcpy(sk.netns, &k->netns, sizeof(sk.netns));
+		if (!bpf_map_lookup_elem(&sg_allow, &sk))
+			return 0;
+	}
+	union nf_inet_addr to = {}, from = {};
+	int port = bpf_ntohs(k->dport);
+	if (l->buckets) {
+		struct backend_key bk = {.netns = k->netns, .port = k->dport,
+					 .bucket = bpf_get_hash_recalc(skb) & (l->buckets - 1)};
+		struct backend *b = bpf_map_lookup_elem(&nat_backends, &bk);
+		if (!b)
+			return 0;
+		to.ip = b->addr;
+		port = bpf_ntohs(b->port);
+	} else {
+		to.ip = l->to;
+	}
+	from.ip = l->from;
+
+	struct bpf_sock_tuple t = {};
+	t.ipv4.saddr = k->saddr;
+	t.ipv4.daddr = k->daddr;
+	t.ipv4.sport = k->sport;
+	t.ipv4.dport = k->dport;
+	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
+	struct nf_conn___init *ni = bpf_skb_ct_alloc(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+	if (!ni)
+		return 0;
+	ni->ct.mark = MARK_OWNED;
+	// Destination first, as prerouting comes before postrouting: the
+	// source port is then chosen for the flow's final tuple.
+	if (bpf_ct_set_nat_info(ni, &to, port, NF_NAT_MANIP_DST) ||
+	    bpf_ct_set_nat_info(ni, &from, 0, NF_NAT_MANIP_SRC)) {
+		// Inserted to be freed: an entry expired at once is dropped
+		// by the next lookup or conntrack's collector.
+		bpf_ct_set_timeout(ni, 0);
+		struct nf_conn *gone = bpf_ct_insert_entry(ni);
+		if (gone)
+			bpf_ct_release(gone);
+		return 0;
+	}
+	bpf_ct_set_timeout(ni, SYN_TIMEOUT_MS);
+	struct nf_conn *ct = bpf_ct_insert_entry(ni);
+	if (!ct)
+		return 0; // the same SYN's entry inserted by another CPU first
+	struct nf_conntrack_tuple *o = &ct->tuplehash[1].tuple;
+	f->saddr = o->dst.u3.ip;
+	f->daddr = o->src.u3.ip;
+	f->sport = o->dst.u.all;
+	f->dport = o->src.u.all;
+	bpf_ct_release(ct);
+	f->owned = 1;
+	return route(skb, f, tos, 1, skb->ifindex);
+}
+
+// syn takes a SYN (or a SYN-ACK) of a flow the program opened, or opens
+// the flow of a client's SYN (LOOKUP_OPEN in flags) to one of the
+// listeners in nat_listeners. It
+// reports whether the segment takes the shortcut (2: a flow it opened
+// just now).
+static __noinline int syn(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u64 now, __u32 flags)
+{
+	int r = -1;
+	struct nat_listener *l = 0;
+	if (flags & LOOKUP_OPEN) {
+		// A new flow's entry is made without asking conntrack first:
+		// inserting it fails when the tuple has one already (a SYN sent
+		// again, a tuple used anew), which is then looked up; a tuple
+		// the flow cache knows as one the program opened is looked up
+		// first.
+		struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
+		l = bpf_map_lookup_elem(&nat_listeners, &lk);
+		if (l && !(flags & LOOKUP_AGAIN) && open_flow(skb, k, l, f, flags >> 8))
+			r = 2;
+	}
+	if (r < 0)
+		r = lookup(skb, k, f, now, flags | LOOKUP_SYN);
+	if (r < 0 && l && (flags & LOOKUP_AGAIN) && open_flow(skb, k, l, f, flags >> 8))
+		r = 2;
+	if (r > 0 && f->owned && (flags & LOOKUP_OPEN))
+		cache_reply(skb, k, f, flags >> 8);
+	return r > 0 ? r : 0;
 }
 
 SEC("tc")
@@ -773,34 +1093,70 @@ int isthmus_nat(struct __sk_buff *skb)
 		.sport = tcp->source,
 		.dport = tcp->dest,
 	};
-	if (tcp->syn) {
-		if (!tcp->ack && pp_namespace(fk.netns) && pp_syn(skb, ip, tcp, &fk) < 0)
-			return TC_ACT_SHOT;
-		forget(&fk);
-		return TC_ACT_OK;
-	}
 	__u16 ttlproto = *(__u16 *)&ip->ttl;
 	__u32 tos = (__u32)ip->tos << 8;
 	__u64 now = bpf_ktime_get_coarse_ns();
-	// FIN and RST take the ordinary path (conntrack follows the flow's
-	// end) and end the flow's shortcut; in a namespace with PPv2
-	// listeners they may still have a header to account for.
-	int closing = tcp->fin || tcp->rst;
 	struct flow_val f = {};
 	struct flow_val *fv = 0;
-	int fast = 0;
-	if (closing) {
-		forget(&fk);
-		if (pp_namespace(fk.netns))
-			lookup(skb, &fk, &f, now, tos | LOOKUP_PP);
+	// The flags, read before any helper may move the packet.
+	int syn_ = tcp->syn, ack = tcp->ack, fin = tcp->fin, rst = tcp->rst;
+	int fast = 0, opened = 0;
+	if (syn_) {
+		if (fin || rst)
+			return TC_ACT_OK;
+		// The server's SYN-ACK of a flow the program opened: cached
+		// with the flow.
+		__u32 flags = LOOKUP_OPEN;
+		if (ack) {
+			flags = 0;
+			fv = bpf_map_lookup_elem(&flows, &fk);
+			if (fv && fv->owned && now < fv->expires) {
+				f = *fv;
+				fv = 0;
+				goto shortcut;
+			}
+			fv = 0;
+			forget(&fk);
+		} else {
+			if (pp_namespace(fk.netns) && pp_syn(skb, ip, tcp, &fk) < 0)
+				return TC_ACT_SHOT;
+			// The tuple's cached flow goes (the next segment tells
+			// conntrack the handshake is done); one the program
+			// opened is opened again.
+			fv = bpf_map_lookup_elem(&flows, &fk);
+			if (fv) {
+				if (fv->owned)
+					flags |= LOOKUP_AGAIN;
+				bpf_map_delete_elem(&flows, &fk);
+			}
+			fv = 0;
+		}
+		fast = syn(skb, &fk, &f, now, tos | flags);
+		if (!fast)
+			return TC_ACT_OK;
+		opened = fast == 2;
 	} else {
 		fv = bpf_map_lookup_elem(&flows, &fk);
-		if (fv && now < fv->expires) {
+		if (fv && now < fv->expires && (fv->owned || !(fin || rst))) {
+			// The end of a flow the program opened: the cached
+			// translation stays good, and its conntrack entry
+			// learns that the flow is closing.
 			f = *fv;
 			fast = 1;
+			if (fin || rst)
+				close_owned(skb, &fk, rst ? LOOKUP_RST : LOOKUP_FIN);
+		} else if (fin || rst) {
+			// The end of a flow: conntrack follows it on the
+			// ordinary path, or the program (for a flow it opened)
+			// on the shortcut. In a namespace with PPv2 listeners
+			// the segment may still have a header to account for.
+			fv = 0;
+			forget(&fk);
+			fast = lookup(skb, &fk, &f, now,
+				      tos | (rst ? LOOKUP_RST : LOOKUP_FIN) | (pp_namespace(fk.netns) ? LOOKUP_PP : 0)) > 0;
 		} else {
 			fv = 0;
-			fast = lookup(skb, &fk, &f, now, tos | LOOKUP_CACHE | (pp_namespace(fk.netns) ? LOOKUP_PP : 0));
+			fast = lookup(skb, &fk, &f, now, tos | LOOKUP_CACHE | (pp_namespace(fk.netns) ? LOOKUP_PP : 0)) > 0;
 		}
 	}
 	if (f.pp_len) {
@@ -813,7 +1169,8 @@ int isthmus_nat(struct __sk_buff *skb)
 	if (!fast)
 		return TC_ACT_OK;
 
-	count(skb, fk.netns, f.ifindex);
+shortcut:
+	count(skb, fk.netns, f.ifindex, opened, rst);
 
 	// A CHECKSUM_COMPLETE packet's skb->csum must follow the pseudo
 	// header's change, which the helper knows how to do; the other kinds
@@ -878,6 +1235,8 @@ int isthmus_nat(struct __sk_buff *skb)
 	ip->ttl--;
 	tcp->source = f.sport;
 	tcp->dest = f.dport;
+	if (f.neigh)
+		return bpf_redirect_neigh(f.ifindex, 0, 0, 0);
 	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
 	return bpf_redirect_peer(f.ifindex, 0);
