@@ -83,7 +83,8 @@ type fastpathFlowVal struct {
 	PpAcked uint8
 	Neigh   uint8
 	Owned   uint8
-	Pad     [6]uint8
+	Closing uint8
+	Pad     [5]uint8
 }
 
 type fastpathNatListener struct {

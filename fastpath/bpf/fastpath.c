@@ -384,7 +384,8 @@ struct flow_val {
 	__u8 pp_acked;	// the server has acknowledged the header
 	__u8 neigh;	// no neighbour entry yet: bpf_redirect_neigh (not cached)
 	__u8 owned;	// a flow the program opened (open_flow)
-	__u8 pad[6];
+	__u8 closing;	// ... and a FIN of it went through: conntrack knows
+	__u8 pad[5];
 };
 
 // How long a cached flow is trusted before conntrack is asked again (and
@@ -830,55 +831,65 @@ static __always_inline int route(struct __sk_buff *skb, struct flow_val *f, __u3
 
 // keep_owned follows the TCP state of a flow the program opened, which
 // conntrack does not see, in its entry's mark and timeout.
-static __always_inline void keep_owned(struct nf_conn *ct, unsigned long status, __u32 mark, __u32 flags)
+// It reports 1 for a client's SYN on the tuple of a flow that ended: the
+// entry then expires at once, for the SYN to open a new flow (as
+// conntrack ends a flow in TIME_WAIT that a new SYN reuses), whose
+// security groups and backend are decided afresh.
+static __always_inline int keep_owned(struct nf_conn *ct, unsigned long status, __u32 mark, __u32 flags)
 {
 	if (flags & LOOKUP_RST) {
 		if (!(mark & MARK_RESET)) {
 			ct->mark = mark | MARK_CLOSING | MARK_RESET;
 			bpf_ct_change_timeout(ct, RESET_TIMEOUT_MS);
 		}
-		return;
+		return 0;
 	}
 	if (flags & LOOKUP_SYN) {
-		// A client's SYN on the tuple of a flow that ended opens it
-		// again, as conntrack reopens one in TIME_WAIT.
 		if ((mark & (MARK_CLOSING | MARK_RESET)) && (flags & LOOKUP_OPEN)) {
-			ct->mark = mark & ~(MARK_CLOSING | MARK_RESET);
-			bpf_ct_change_timeout(ct, SYN_TIMEOUT_MS);
+			bpf_ct_change_timeout(ct, 0);
+			return 1;
 		}
-		return;
+		return 0;
 	}
 	if (mark & MARK_RESET)
-		return;
+		return 0;
 	if ((flags & LOOKUP_FIN) || (mark & MARK_CLOSING)) {
 		// Renewed while segments go through (at most once a second per
 		// direction: the flow cache holds them in between).
 		if (!(mark & MARK_CLOSING))
 			ct->mark = mark | MARK_CLOSING;
 		bpf_ct_change_timeout(ct, CLOSING_TIMEOUT_MS);
-		return;
+		return 0;
 	}
 	if (!(status & IPS_ASSURED))
 		bpf_ct_change_status(ct, status | IPS_ASSURED | IPS_SEEN_REPLY);
 	if ((__s32)(ct->timeout - (__u32)bpf_jiffies64()) < (__s32)RENEW_JIFFIES)
 		bpf_ct_change_timeout(ct, TCP_ESTABLISHED_TIMEOUT_MS);
+	return 0;
 }
 
 // cache_reply puts the reply direction of a flow the program opened into
-// the flow cache, f being what the segment of k (a client's SYN) becomes
-// and where it goes: the server's SYN-ACK finds it there. The client's
-// direction is cached by its next segment's lookup, which also tells
-// conntrack that the handshake is done (keep_owned).
-static __noinline void cache_reply(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u32 tos)
+// the flow cache, f being what the segment of k (a client's SYN, skb)
+// becomes: the server's SYN-ACK finds it there. Replies go back the way
+// the SYN came, to the hop it came from (these namespaces route
+// symmetrically), so no route lookup is needed. The client's direction is
+// cached by its next segment's lookup, which also tells conntrack that the
+// handshake is done (keep_owned).
+static __noinline void cache_reply(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f)
 {
-	if (f->neigh)
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if (f->neigh || (void *)(eth + 1) > end)
 		return;
 	struct flow_key rk = {.netns = k->netns, .saddr = f->daddr, .daddr = f->saddr,
 			      .sport = f->dport, .dport = f->sport};
 	struct flow_val r = {.saddr = k->daddr, .daddr = k->saddr, .sport = k->dport, .dport = k->sport,
-			     .owned = 1, .expires = bpf_ktime_get_coarse_ns() + FLOW_TTL_NS};
-	if (route(skb, &r, tos, 0, f->ifindex))
-		bpf_map_update_elem(&flows, &rk, &r, BPF_ANY);
+			     .ifindex = skb->ifindex, .owned = 1,
+			     .expires = bpf_ktime_get_coarse_ns() + FLOW_TTL_NS};
+	__builtin_memcpy(r.smac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(r.dmac, eth->h_source, ETH_ALEN);
+	bpf_map_update_elem(&flows, &rk, &r, BPF_ANY);
 }
 
 // lookup asks conntrack what the segment of flow k becomes and the route
@@ -920,11 +931,19 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 	f->daddr = o->src.u3.ip;
 	f->sport = o->dst.u.all;
 	f->dport = o->src.u.all;
+	int ended = 0;
 	if (ok && owned)
-		keep_owned(ct, status, mark, flags);
+		ended = keep_owned(ct, status, mark, flags);
 	else if (ok && (__s32)(ct->timeout - (__u32)bpf_jiffies64()) < (__s32)RENEW_JIFFIES)
 		bpf_ct_change_timeout(ct, TCP_ESTABLISHED_TIMEOUT_MS);
 	bpf_ct_release(ct);
+	if (ended) {
+		// Looking the tuple up again collects the expired entry.
+		ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+		if (ct)
+			bpf_ct_release(ct);
+		return -1;
+	}
 	if (flags & LOOKUP_PP) {
 		// A client's segment is in the original direction, as it
 		// reaches the endpoint; a server's becomes the client's tuple
@@ -970,6 +989,22 @@ static __noinline void close_owned(struct __sk_buff *skb, struct flow_key *k, __
 	if (mark & MARK_OWNED)
 		keep_owned(ct, ct->status, mark, flags);
 	bpf_ct_release(ct);
+}
+
+// close_cached is close_owned for a cached flow fv (k): after its first
+// FIN, both directions' cache entries know that conntrack knows, so the
+// other direction's FIN need not tell it again.
+static __noinline void close_cached(struct __sk_buff *skb, struct flow_key *k, struct flow_val *fv, int rst)
+{
+	if (fv->closing && !rst)
+		return;
+	close_owned(skb, k, rst ? LOOKUP_RST : LOOKUP_FIN);
+	fv->closing = 1;
+	struct flow_key rk = {.netns = k->netns, .saddr = fv->daddr, .daddr = fv->saddr,
+			      .sport = fv->dport, .dport = fv->sport};
+	struct flow_val *rv = bpf_map_lookup_elem(&flows, &rk);
+	if (rv)
+		rv->closing = 1;
 }
 
 // open_flow opens the flow of a client's SYN to listener l (k, in the
@@ -1053,9 +1088,9 @@ static __noinline int syn(struct __sk_buff *skb, struct flow_key *k, struct flow
 	if (flags & LOOKUP_OPEN) {
 		// A new flow's entry is made without asking conntrack first:
 		// inserting it fails when the tuple has one already (a SYN sent
-		// again, a tuple used anew), which is then looked up; a tuple
-		// the flow cache knows as one the program opened is looked up
-		// first.
+		// again, a tuple used anew), which is then looked up (and, for
+		// a flow that ended, made anew); a tuple the flow cache knows
+		// as one the program opened is looked up first.
 		struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
 		l = bpf_map_lookup_elem(&nat_listeners, &lk);
 		if (l && !(flags & LOOKUP_AGAIN) && open_flow(skb, k, l, f, flags >> 8))
@@ -1063,10 +1098,10 @@ static __noinline int syn(struct __sk_buff *skb, struct flow_key *k, struct flow
 	}
 	if (r < 0)
 		r = lookup(skb, k, f, now, flags | LOOKUP_SYN);
-	if (r < 0 && l && (flags & LOOKUP_AGAIN) && open_flow(skb, k, l, f, flags >> 8))
-		r = 2;
+	if (r < 0 && l && open_flow(skb, k, l, f, flags >> 8))
+		r = 2; // a tuple whose flow ended, or whose entry was taken
 	if (r > 0 && f->owned && (flags & LOOKUP_OPEN))
-		cache_reply(skb, k, f, flags >> 8);
+		cache_reply(skb, k, f);
 	return r > 0 ? r : 0;
 }
 
@@ -1144,7 +1179,7 @@ int isthmus_nat(struct __sk_buff *skb)
 			f = *fv;
 			fast = 1;
 			if (fin || rst)
-				close_owned(skb, &fk, rst ? LOOKUP_RST : LOOKUP_FIN);
+				close_cached(skb, &fk, fv, rst);
 		} else if (fin || rst) {
 			// The end of a flow: conntrack follows it on the
 			// ordinary path, or the program (for a flow it opened)
