@@ -48,6 +48,10 @@ const (
 	phaseNftRule
 	phaseNftHook
 	phaseFast // before NAT: a flow the NAT carries finds the programs there
+	// After every program: a flow the NAT program opens itself must find
+	// the programs on all its links (conntrack would find its SYN-ACK
+	// invalid on the ordinary path).
+	phaseFastFlows
 	phaseNatTable
 	phaseNatMap
 	phaseNatChain

@@ -185,7 +185,7 @@ type FastListener struct {
 
 func (e FastListener) Key() string       { return "fastnat " + e.NS + " " + e.Listen.String() }
 func (e FastListener) Namespace() string { return e.NS }
-func (FastListener) phase() int          { return phaseFast }
+func (FastListener) phase() int          { return phaseFastFlows }
 func (e FastListener) String() string {
 	s := "# fastpath listener " + e.NS + ": " + e.Listen.String() + " from " + e.In
 	if e.Buckets > 0 {
@@ -242,7 +242,7 @@ type FastBackends struct {
 
 func (b FastBackends) Key() string       { return "fastbackends " + b.NS + " " + strconv.Itoa(int(b.Port)) }
 func (b FastBackends) Namespace() string { return b.NS }
-func (FastBackends) phase() int          { return phaseFast }
+func (FastBackends) phase() int          { return phaseFastFlows }
 func (b FastBackends) String() string {
 	return "# fastpath backends " + b.NS + ": port " + strconv.Itoa(int(b.Port)) + ": " + b.Targets
 }
