@@ -263,6 +263,17 @@ func (k *LinuxKernel) finishFast(hc *HostConfig, obs *fastObservation) error {
 	return p.Prune(live)
 }
 
+// fastMaps returns the loaded programs (nil without the fast path) and
+// the cookie of namespace ns, for an item kept in the programs' maps.
+func (k *LinuxKernel) fastMaps(ns string) (*fastpath.Programs, uint64, error) {
+	p := k.FastPath()
+	if p == nil {
+		return nil, 0, nil
+	}
+	ck, err := k.NamespaceCookie(ns)
+	return p, ck, err
+}
+
 func (k *LinuxKernel) ensureFastListener(x FastListener) error {
 	p := k.FastPath()
 	if p == nil {
@@ -284,70 +295,58 @@ func (k *LinuxKernel) ensureFastListener(x FastListener) error {
 		Buckets: x.Buckets, SG: x.Buckets == 0, Allow: allow})
 }
 
+// The removals leave a namespace that is gone to Observe, which prunes
+// its entries.
 func (k *LinuxKernel) removeFastListener(x FastListener) error {
-	p := k.FastPath()
-	if p == nil {
-		return nil
-	}
-	ck, err := k.NamespaceCookie(x.NS)
-	if err != nil {
-		return err // a namespace that is gone: Observe prunes its entries
+	p, ck, err := k.fastMaps(x.NS)
+	if p == nil || err != nil {
+		return err
 	}
 	return p.DeleteListener(ck, x.Listen)
 }
 
 func (k *LinuxKernel) ensureFastBackends(x FastBackends) error {
-	p := k.FastPath()
-	if p == nil {
-		return errNoFastPath
-	}
 	ts, err := x.targets()
 	if err != nil {
 		return err
 	}
-	ck, err := k.NamespaceCookie(x.NS)
+	p, ck, err := k.fastMaps(x.NS)
 	if err != nil {
 		return err
+	}
+	if p == nil {
+		return errNoFastPath
 	}
 	return p.SetBackends(ck, x.Port, ts)
 }
 
 func (k *LinuxKernel) removeFastBackends(x FastBackends) error {
-	p := k.FastPath()
-	if p == nil {
-		return nil
-	}
-	ck, err := k.NamespaceCookie(x.NS)
-	if err != nil {
+	p, ck, err := k.fastMaps(x.NS)
+	if p == nil || err != nil {
 		return err
 	}
 	return p.DeleteBackends(ck, x.Port)
 }
 
 func (k *LinuxKernel) ensurePPv2(x PPv2Entry) error {
-	p := k.FastPath()
-	if p == nil {
-		return errNoFastPath
-	}
 	h, err := PPv2Header(x.Endpoint)
 	if err != nil {
 		return err
 	}
-	ck, err := k.NamespaceCookie(x.NS)
+	p, ck, err := k.fastMaps(x.NS)
 	if err != nil {
 		return err
+	}
+	if p == nil {
+		return errNoFastPath
 	}
 	return p.SetPPv2(ck, x.Listen, h)
 }
 
 func (k *LinuxKernel) removePPv2(x PPv2Entry) error {
-	p := k.FastPath()
-	if p == nil {
-		return nil
-	}
-	ck, err := k.NamespaceCookie(x.NS)
-	if err != nil {
-		return err // a namespace that is gone: Observe prunes its entries
+	p, ck, err := k.fastMaps(x.NS)
+	if p == nil || err != nil {
+		return err
 	}
 	return p.DeletePPv2(ck, x.Listen)
 }

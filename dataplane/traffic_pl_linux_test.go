@@ -678,11 +678,13 @@ func tcpInCsumErrors(t *testing.T, ns string) int {
 	return 0
 }
 
-func fastPackets(t *testing.T, k *LinuxKernel, ns string) uint64 {
+// fastCarried is what the fast path's NAT program carried in namespace
+// ns: packets, and flows it opened itself.
+func fastCarried(t *testing.T, k *LinuxKernel, ns string) fastpath.Stats {
 	t.Helper()
 	p := k.FastPath()
 	if p == nil {
-		return 0
+		return fastpath.Stats{}
 	}
 	cookie, err := k.NamespaceCookie(ns)
 	if err != nil {
@@ -692,8 +694,16 @@ func fastPackets(t *testing.T, k *LinuxKernel, ns string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Packets
+	return s
 }
+
+func fastPackets(t *testing.T, k *LinuxKernel, ns string) uint64 {
+	return fastCarried(t, k, ns).Packets
+}
+
+// fastOpened is how many flows the fast path's NAT program opened itself
+// in namespace ns.
+func fastOpened(t *testing.T, k *LinuxKernel, ns string) uint64 { return fastCarried(t, k, ns).Flows }
 
 // establishedLives opens a connection to addr from namespace client once
 // the path is warm (neighbours resolved, so the NAT program caches what it
@@ -764,25 +774,6 @@ func establishedLives(t *testing.T, k *LinuxKernel, client, addr string, natNS [
 		}
 		conn.Close()
 	}
-}
-
-// fastOpened is how many flows the fast path's NAT program opened itself
-// in namespace ns.
-func fastOpened(t *testing.T, k *LinuxKernel, ns string) uint64 {
-	t.Helper()
-	p := k.FastPath()
-	if p == nil {
-		return 0
-	}
-	cookie, err := k.NamespaceCookie(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := p.Carried(cookie)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Flows
 }
 
 // ownedFlows returns the conntrack entries of namespace ns that the fast
