@@ -459,7 +459,8 @@ func (p *plPlanner) planEndpoints(hc *HostConfig) {
 					continue // Proxies serves it
 				}
 				hc.Add(id, PPv2Entry{NS: ep.ns, Listen: netip.AddrPortFrom(ep.ip, uint16(l.Port)), Endpoint: l.Transit.EndpointID})
-			} else if l.Proto == 6 && p.opts.FastPath && p.sg != nil && p.enis[l.Transit.LoadBalancerENI] != nil {
+			}
+			if l.Proto == 6 && p.opts.FastPath && p.sg != nil && p.enis[l.Transit.LoadBalancerENI] != nil {
 				// The NAT program opens these flows itself, with the
 				// forward chain's decision on who may.
 				hc.Add(id, FastListener{NS: ep.ns, Listen: netip.AddrPortFrom(ep.ip, uint16(l.Port)), In: ENIDevice,

@@ -735,8 +735,9 @@ static __noinline void pp_sack(struct __sk_buff *skb, __u32 th, __u32 start, __u
 // pp_edit moves what a segment of a flow with a header says (f, with fv
 // its cache entry if any) from the client's view of the client's stream
 // to the server's or back, or makes it carry the header. It returns 1
-// when the segment changed its size (it then takes the ordinary path),
-// -1 when it must be dropped.
+// when the segment changed its size (it then takes the ordinary path,
+// unless it is of a flow the program opened: conntrack knows nothing of
+// those), -1 when it must be dropped.
 static __noinline int pp_edit(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f,
 				   struct flow_val *fv, __u64 now)
 {
@@ -889,6 +890,16 @@ static __noinline void cache_reply(struct __sk_buff *skb, struct flow_key *k, st
 			     .expires = bpf_ktime_get_coarse_ns() + FLOW_TTL_NS};
 	__builtin_memcpy(r.smac, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(r.dmac, eth->h_source, ETH_ALEN);
+	// A flow with a PROXY header: the server's acknowledgments move down
+	// from its SYN-ACK on.
+	if (pp_namespace(k->netns)) {
+		struct pp_flow *pf = bpf_map_lookup_elem(&pp_flows, k);
+		if (pf && pf->len <= PP_MAX) {
+			r.pp_start = pf->start;
+			r.pp_len = pf->len;
+			r.pp_dir = PP_DOWN;
+		}
+	}
 	bpf_map_update_elem(&flows, &rk, &r, BPF_ANY);
 }
 
@@ -1198,7 +1209,7 @@ int isthmus_nat(struct __sk_buff *skb)
 		int r = pp_edit(skb, &fk, &f, fv, now);
 		if (r < 0)
 			return TC_ACT_SHOT;
-		if (r > 0)
+		if (r > 0 && !f.owned)
 			return TC_ACT_OK;
 	}
 	if (!fast)
