@@ -24,10 +24,12 @@ package dataplane
 // fastpath.CtMarkOwned) and follows their end itself.
 //
 // The programs' maps hold 65,536 entries each: interfaces behind the
-// routers' ports, and (namespace, in, out) link pairs the NAT program
-// counts. Past that, ensuring a PortEntry fails (the reconciler retries and
-// reports it) and such frames take the bridge; nothing is lost but speed.
-// Removing a TCProgram removes its link's clsact qdisc with it.
+// routers' ports, (namespace, in, out) link pairs the NAT program counts,
+// listeners it opens flows of; 262,144 backend buckets and allowed client
+// prefixes. Past that, ensuring a PortEntry or FastListener fails (the
+// reconciler retries and reports it) and such frames take the bridge, such
+// SYNs the ordinary path; nothing is lost but speed. Removing a TCProgram
+// removes its link's clsact qdisc with it.
 //
 // With the fast path, the TCP listeners whose target group enables proxy
 // protocol v2 are kernel NAT like the others, at interface endpoints and
