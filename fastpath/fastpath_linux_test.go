@@ -3,6 +3,7 @@ package fastpath
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/isthmusnet/isthmus/testenv"
@@ -169,4 +170,100 @@ func TestPPv2Listeners(t *testing.T) {
 	if err != nil || len(all) != 1 || len(all[42]) != 1 || all[42][a] == nil {
 		t.Fatalf("after deleting one and pruning namespace 43: %v, %v", all, err)
 	}
+}
+
+// TestListeners records, lists, changes and forgets the listeners the NAT
+// program opens flows of, with their allowed clients and backends,
+// refuses what the program cannot use, and prunes them with their
+// namespace.
+func TestListeners(t *testing.T) {
+	testenv.RequireRoot(t)
+	p, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pfx := netip.MustParsePrefix
+	ep := netip.MustParseAddrPort("10.0.1.5:443")
+	node := netip.MustParseAddrPort("100.64.0.1:443")
+	epL := Listener{In: 2, To: netip.MustParseAddr("100.64.0.1"), From: netip.MustParseAddr("100.64.0.0"), SG: true,
+		Allow: []netip.Prefix{pfx("10.0.1.0/24"), pfx("169.254.0.0/16")}}
+	nodeL := Listener{In: 3, From: netip.MustParseAddr("10.0.2.9"), Buckets: 2}
+	for _, bad := range []Listener{
+		{To: epL.To, From: epL.From},        // no link
+		{In: 2, To: epL.To},                 // no source
+		{In: 2, From: epL.From},             // no destination, no buckets
+		{In: 2, From: epL.From, Buckets: 3}, // not a power of two
+		{In: 2, From: epL.From, To: epL.To, Allow: []netip.Prefix{pfx("fd00::/8")}},
+	} {
+		if err := p.SetListener(42, ep, bad); err == nil {
+			t.Errorf("SetListener(%+v) took it", bad)
+		}
+	}
+	if err := p.SetListener(42, ep, epL); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetListener(43, node, nodeL); err != nil {
+		t.Fatal(err)
+	}
+	all, err := p.Listeners()
+	if err != nil || !sameListener(all[42][ep], epL) || !sameListener(all[43][node], nodeL) {
+		t.Fatalf("listeners: %+v, %v", all, err)
+	}
+	// A change of the allowed clients leaves exactly the new ones.
+	epL.Allow = []netip.Prefix{pfx("10.0.1.20/32")}
+	if err := p.SetListener(42, ep, epL); err != nil {
+		t.Fatal(err)
+	}
+	if all, err = p.Listeners(); err != nil || !sameListener(all[42][ep], epL) {
+		t.Fatalf("after changing the allowed clients: %+v, %v", all[42], err)
+	}
+
+	a, b := netip.MustParseAddrPort("10.0.2.10:8443"), netip.MustParseAddrPort("10.0.2.11:8443")
+	if err := p.SetBackends(43, 443, []netip.AddrPort{a, b, a}); err == nil {
+		t.Error("SetBackends took 3 buckets")
+	}
+	if err := p.SetBackends(43, 443, []netip.AddrPort{a, b, a, b}); err != nil {
+		t.Fatal(err)
+	}
+	// Fewer buckets: those past the new count go.
+	if err := p.SetBackends(43, 443, []netip.AddrPort{b, a}); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := p.Backends()
+	if err != nil || len(bs[43][443]) != 2 || bs[43][443][0] != b || bs[43][443][1] != a {
+		t.Fatalf("backends: %v, %v", bs, err)
+	}
+
+	if err := p.DeleteListener(42, ep); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DeleteListener(42, ep); err != nil {
+		t.Fatalf("forgetting nothing: %v", err)
+	}
+	if all, err = p.Listeners(); err != nil || len(all[42]) != 0 {
+		t.Fatalf("after DeleteListener: %+v, %v", all, err)
+	}
+	if allowed, err := p.allowed(42, ppKey(42, ep).Port); err != nil || len(allowed) != 0 {
+		t.Fatalf("allowed clients left after DeleteListener: %v, %v", allowed, err)
+	}
+	// Pruning a namespace that is gone takes its listeners, allowed
+	// clients and backends.
+	if err := p.SetListener(44, ep, epL); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Prune(map[uint64]bool{}); err != nil {
+		t.Fatal(err)
+	}
+	all, err = p.Listeners()
+	bs, err2 := p.Backends()
+	allowed, err3 := p.allowed(44, ppKey(44, ep).Port)
+	if err != nil || err2 != nil || err3 != nil || len(all) != 0 || len(bs) != 0 || len(allowed) != 0 {
+		t.Fatalf("after pruning: %+v, %v, %v, %v, %v, %v", all, bs, allowed, err, err2, err3)
+	}
+}
+
+func sameListener(a, b Listener) bool {
+	return a.In == b.In && a.To == b.To && a.From == b.From && a.Buckets == b.Buckets && a.SG == b.SG &&
+		slices.Equal(a.Allow, b.Allow)
 }
