@@ -147,6 +147,10 @@ func (p *Programs) DeleteListener(netns uint64, listen netip.AddrPort) error {
 func (p *Programs) Listeners() (map[uint64]map[netip.AddrPort]Listener, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	allowed, err := p.allAllowed()
+	if err != nil {
+		return nil, err
+	}
 	out := map[uint64]map[netip.AddrPort]Listener{}
 	var k fastpathPpKey
 	var v fastpathNatListener
@@ -157,10 +161,7 @@ func (p *Programs) Listeners() (map[uint64]map[netip.AddrPort]Listener, error) {
 			l.To = wordAddr(v.To)
 		}
 		if l.SG {
-			var err error
-			if l.Allow, err = p.allowed(k.Netns, k.Port); err != nil {
-				return nil, err
-			}
+			l.Allow = allowed[allowKey{k.Netns, k.Port}]
 		}
 		if out[k.Netns] == nil {
 			out[k.Netns] = map[netip.AddrPort]Listener{}
@@ -170,21 +171,38 @@ func (p *Programs) Listeners() (map[uint64]map[netip.AddrPort]Listener, error) {
 	return out, it.Err()
 }
 
-// allowed lists the prefixes sg_allow holds for a listener port (in the
-// program's byte order) of a namespace, sorted.
-func (p *Programs) allowed(netns uint64, port uint16) ([]netip.Prefix, error) {
-	var out []netip.Prefix
+// allowKey is a namespace and a listener port (in the program's byte
+// order): what sg_allow's prefixes belong to.
+type allowKey struct {
+	netns uint64
+	port  uint16
+}
+
+// allAllowed reads sg_allow once: the prefixes of every namespace and
+// listener port, each list sorted.
+func (p *Programs) allAllowed() (map[allowKey][]netip.Prefix, error) {
+	out := map[allowKey][]netip.Prefix{}
 	var k fastpathSgKey
 	var v uint32
 	it := p.maps[fastpathMapSgAllow].Iterate()
 	for it.Next(&k, &v) {
-		if sgNetns(k) != netns || k.Port != port || k.Prefixlen < sgBits || k.Prefixlen > sgBits+32 {
+		if k.Prefixlen < sgBits || k.Prefixlen > sgBits+32 {
 			continue
 		}
-		out = append(out, netip.PrefixFrom(wordAddr(k.Addr), int(k.Prefixlen-sgBits)))
+		ak := allowKey{sgNetns(k), k.Port}
+		out[ak] = append(out[ak], netip.PrefixFrom(wordAddr(k.Addr), int(k.Prefixlen-sgBits)))
 	}
-	slices.SortFunc(out, comparePrefix)
+	for _, ps := range out {
+		slices.SortFunc(ps, comparePrefix)
+	}
 	return out, it.Err()
+}
+
+// allowed lists the prefixes sg_allow holds for a listener port (in the
+// program's byte order) of a namespace, sorted.
+func (p *Programs) allowed(netns uint64, port uint16) ([]netip.Prefix, error) {
+	all, err := p.allAllowed()
+	return all[allowKey{netns, port}], err
 }
 
 // SetBackends deals the new flows to listener port of a load balancer

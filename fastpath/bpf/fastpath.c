@@ -903,6 +903,38 @@ static __noinline void cache_reply(struct __sk_buff *skb, struct flow_key *k, st
 	bpf_map_update_elem(&flows, &rk, &r, BPF_ANY);
 }
 
+// ct_key is how conntrack is asked about flow k: its tuple, in the
+// namespace of the packet, TCP.
+struct ct_key {
+	struct bpf_sock_tuple t;
+	struct bpf_ct_opts opts;
+};
+
+static __always_inline void ct_key(struct ct_key *q, struct flow_key *k)
+{
+	q->t.ipv4.saddr = k->saddr;
+	q->t.ipv4.daddr = k->daddr;
+	q->t.ipv4.sport = k->sport;
+	q->t.ipv4.dport = k->dport;
+	q->opts.netns_id = -1;
+	q->opts.l4proto = IPPROTO_TCP;
+}
+
+static __always_inline struct nf_conn *ct_find(struct __sk_buff *skb, struct ct_key *q)
+{
+	return bpf_skb_ct_lookup(skb, &q->t, sizeof(q->t.ipv4), &q->opts, sizeof(q->opts));
+}
+
+// becomes fills f with what a segment becomes when its flow's other
+// direction has tuple o: that tuple read backwards.
+static __always_inline void becomes(struct flow_val *f, struct nf_conntrack_tuple *o)
+{
+	f->saddr = o->dst.u3.ip;
+	f->daddr = o->src.u3.ip;
+	f->sport = o->dst.u.all;
+	f->dport = o->src.u.all;
+}
+
 // lookup asks conntrack what the segment of flow k becomes and the route
 // where it goes, and fills f; in a namespace with PPv2 listeners, it also
 // finds the flow's header. It reports whether the segment may take the
@@ -913,15 +945,10 @@ static __noinline void cache_reply(struct __sk_buff *skb, struct flow_key *k, st
 // segment of a flow the program opened itself does.
 static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u64 now, __u32 flags)
 {
-	struct bpf_sock_tuple t = {};
-	t.ipv4.saddr = k->saddr;
-	t.ipv4.daddr = k->daddr;
-	t.ipv4.sport = k->sport;
-	t.ipv4.dport = k->dport;
 	__u8 tos = flags >> 8;
-
-	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
-	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+	struct ct_key q = {};
+	ct_key(&q, k);
+	struct nf_conn *ct = ct_find(skb, &q);
 	if (!ct)
 		return -1;
 	unsigned long status = ct->status;
@@ -933,15 +960,11 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 		     !(flags & (LOOKUP_SYN | LOOKUP_FIN | LOOKUP_RST));
 	// Which way the segment goes: the other direction's tuple, read
 	// backwards, is what the segment becomes.
-	int reply = !(ct->tuplehash[0].tuple.src.u3.ip == t.ipv4.saddr &&
-		      ct->tuplehash[0].tuple.src.u.all == t.ipv4.sport &&
-		      ct->tuplehash[0].tuple.dst.u3.ip == t.ipv4.daddr &&
-		      ct->tuplehash[0].tuple.dst.u.all == t.ipv4.dport);
-	struct nf_conntrack_tuple *o = reply ? &ct->tuplehash[0].tuple : &ct->tuplehash[1].tuple;
-	f->saddr = o->dst.u3.ip;
-	f->daddr = o->src.u3.ip;
-	f->sport = o->dst.u.all;
-	f->dport = o->src.u.all;
+	int reply = !(ct->tuplehash[0].tuple.src.u3.ip == k->saddr &&
+		      ct->tuplehash[0].tuple.src.u.all == k->sport &&
+		      ct->tuplehash[0].tuple.dst.u3.ip == k->daddr &&
+		      ct->tuplehash[0].tuple.dst.u.all == k->dport);
+	becomes(f, reply ? &ct->tuplehash[0].tuple : &ct->tuplehash[1].tuple);
 	int ended = 0;
 	if (ok && owned)
 		ended = keep_owned(ct, status, mark, flags);
@@ -950,7 +973,7 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 	bpf_ct_release(ct);
 	if (ended) {
 		// Looking the tuple up again collects the expired entry.
-		ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+		ct = ct_find(skb, &q);
 		if (ct)
 			bpf_ct_release(ct);
 		return -1;
@@ -987,13 +1010,9 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 // that a FIN or RST (flags) of it went through.
 static __noinline void close_owned(struct __sk_buff *skb, struct flow_key *k, __u32 flags)
 {
-	struct bpf_sock_tuple t = {};
-	t.ipv4.saddr = k->saddr;
-	t.ipv4.daddr = k->daddr;
-	t.ipv4.sport = k->sport;
-	t.ipv4.dport = k->dport;
-	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
-	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+	struct ct_key q = {};
+	ct_key(&q, k);
+	struct nf_conn *ct = ct_find(skb, &q);
 	if (!ct)
 		return;
 	__u32 mark = ct->mark;
@@ -1051,13 +1070,9 @@ static __noinline int open_flow(struct __sk_buff *skb, struct flow_key *k, struc
 	}
 	from.ip = l->from;
 
-	struct bpf_sock_tuple t = {};
-	t.ipv4.saddr = k->saddr;
-	t.ipv4.daddr = k->daddr;
-	t.ipv4.sport = k->sport;
-	t.ipv4.dport = k->dport;
-	struct bpf_ct_opts opts = {.netns_id = -1, .l4proto = IPPROTO_TCP};
-	struct nf_conn___init *ni = bpf_skb_ct_alloc(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+	struct ct_key q = {};
+	ct_key(&q, k);
+	struct nf_conn___init *ni = bpf_skb_ct_alloc(skb, &q.t, sizeof(q.t.ipv4), &q.opts, sizeof(q.opts));
 	if (!ni)
 		return 0;
 	ni->ct.mark = MARK_OWNED;
@@ -1077,11 +1092,7 @@ static __noinline int open_flow(struct __sk_buff *skb, struct flow_key *k, struc
 	struct nf_conn *ct = bpf_ct_insert_entry(ni);
 	if (!ct)
 		return 0; // the same SYN's entry inserted by another CPU first
-	struct nf_conntrack_tuple *o = &ct->tuplehash[1].tuple;
-	f->saddr = o->dst.u3.ip;
-	f->daddr = o->src.u3.ip;
-	f->sport = o->dst.u.all;
-	f->dport = o->src.u.all;
+	becomes(f, &ct->tuplehash[1].tuple);
 	bpf_ct_release(ct);
 	f->owned = 1;
 	return route(skb, f, tos, 1, skb->ifindex);
