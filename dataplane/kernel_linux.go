@@ -515,8 +515,10 @@ func (k *LinuxKernel) ensureVeth(x Veth) error {
 // of Isthmus's (its GSO size, IPv4 and IPv6 alike). A veth carries
 // segments whole, so larger ones cost every hop of a path (each IP stack,
 // conntrack, the fast path's programs) less per byte: BIG TCP, which the
-// kernel has had for IPv4 since 6.3. The veth's own limit is 512 KiB.
-const BigTCPSize = 192 << 10
+// kernel has had for IPv4 since 6.3. This is the most it allows (the
+// veth's own limit, GSO_MAX_SIZE: 8 bytes, the least MSS, times 65535
+// segments); a sender that writes less at a time builds smaller ones.
+const BigTCPSize = 524280
 
 // BigTCP lets the stack send BigTCPSize segments through l. A kernel that
 // does not know the setting (or refuses it) keeps its 64 KiB: the data

@@ -62,7 +62,7 @@ const tableBase = 0x10000000
 // no link-local address or router solicitation appears that the API does
 // not know of. MTUs are left at the kernel's default (1500 for veths and
 // bridges); AWS's 9001 jumbo frames buy nothing on one host. The kernel
-// side makes veths with 192 KiB TCP segments (BigTCP), which does.
+// side makes veths with 512 KiB TCP segments (BigTCP), which does.
 //
 // Per network load balancer node and per available interface endpoint,
 // the PrivateLink data path: transit links, NAT tables and forwarding
