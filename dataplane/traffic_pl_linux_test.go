@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,6 +97,8 @@ type plWorld struct {
 	svc                 *core.EndpointService
 	ep                  *core.EndpointView
 	lbIP, epIP          string
+	tg                  *core.TargetGroup // the TCP listener's
+	epGroup             string            // the endpoint's security group
 }
 
 func newPLWorld(t *testing.T, fast bool) *plWorld {
@@ -119,6 +122,7 @@ func newPLWorld(t *testing.T, fast bool) *plWorld {
 	w.lbIP = w.lb.Zones[0].PrivateIP
 	port := int32(8080)
 	tg := must[*core.TargetGroup](t)(c.CreateTargetGroup(owner, core.CreateTargetGroupInput{Name: "web", Protocol: core.ProtocolTCP, Port: &port, VpcID: w.pVpc.ID}))
+	w.tg = tg
 	if err := c.RegisterTargets(owner, tg.ARN(), []core.TargetInput{{ID: w.target1.ID}}); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +150,7 @@ func newPLWorld(t *testing.T, fast bool) *plWorld {
 	w.otherClient = must[*core.NetworkInterface](t)(c.CreateNetworkInterface(consumer, core.CreateNetworkInterfaceInput{SubnetID: w.cOther.ID, PrivateIP: "10.0.2.20"}))
 	// The endpoint's group admits the app subnet only.
 	sg := must[*core.SecurityGroup](t)(c.CreateSecurityGroup(consumer, core.CreateSecurityGroupInput{VpcID: w.cVpc.ID, GroupName: "endpoint", Description: "endpoint"}))
+	w.epGroup = sg.ID
 	from, to := int32(0), int32(65535)
 	for _, proto := range []string{"tcp", "udp"} {
 		if _, _, err := c.AuthorizeSecurityGroupRules(consumer, core.AuthorizeInput{GroupID: sg.ID,
@@ -253,6 +258,7 @@ func testPrivateLinkTraffic(t *testing.T, fast bool) {
 	}
 	if w.fast {
 		establishedLives(t, w.k, client, epAddr, []string{epNS, lbNS})
+		reusedTupleRedecides(t, w, client, epAddr)
 		fullChecksums(t, w, epAddr, []string{epNS, lbNS})
 	}
 
@@ -774,6 +780,107 @@ func establishedLives(t *testing.T, k *LinuxKernel, client, addr string, natNS [
 		}
 		conn.Close()
 	}
+}
+
+// reusedTupleRedecides checks that a connection on the tuple of one that
+// ended is a new flow whose security groups and backend are decided
+// afresh, even though the NAT program takes over the ended flow's
+// conntrack entry when the decisions are the same: with the endpoint's
+// group no longer admitting the client, the SYN is dropped; once it
+// does again, the connection reaches the service; with its target
+// deregistered and another registered, it reaches the other. The
+// world's target group is left with target2 registered and target1
+// draining (its established flows go on).
+func reusedTupleRedecides(t *testing.T, w *plWorld, client, addr string) {
+	t.Helper()
+	var port int
+	// dial connects from the port of the last connection (0 at first) and
+	// reads the target's name; the connection ends with a RST, which
+	// leaves no TIME_WAIT to hold the port.
+	dial := func(timeout time.Duration) (string, error) {
+		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{Port: port}}
+		var conn net.Conn
+		if err := netns.DoNamed(client, func() (err error) {
+			conn, err = d.Dial("tcp4", addr)
+			return err
+		}); err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		conn.(*net.TCPConn).SetLinger(0)
+		port = conn.LocalAddr().(*net.TCPAddr).Port
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		name, _, _ := strings.Cut(line, " ")
+		return name, err
+	}
+	if name, err := dial(2 * time.Second); err != nil || name != "t1" {
+		t.Fatalf("a first connection: %q, %v", name, err)
+	}
+
+	rule := []core.Permission{{Protocol: "tcp", FromPort: ptr32(0), ToPort: ptr32(65535), Peers: []core.Peer{{CidrIPv4: "10.0.1.0/24"}}}}
+	if _, _, err := w.c.RevokeSecurityGroupRules(consumer, core.RevokeInput{GroupID: w.epGroup, Permissions: rule}); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	if name, err := dial(time.Second); err == nil || refused(err) {
+		t.Fatalf("the same tuple once the endpoint's group no longer admits the client: %q, %v; want a timeout", name, err)
+	}
+	if _, _, err := w.c.AuthorizeSecurityGroupRules(consumer, core.AuthorizeInput{GroupID: w.epGroup, Permissions: rule}); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	if name, err := dial(2 * time.Second); err != nil || name != "t1" {
+		t.Fatalf("the same tuple once the group admits the client again: %q, %v", name, err)
+	}
+
+	if err := w.c.RegisterTargets(owner, w.tg.ARN(), []core.TargetInput{{ID: w.target2.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.c.DeregisterTargets(owner, w.tg.ARN(), []core.TargetInput{{ID: w.target1.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	// The endpoint's decisions are the same (its group, the node): it
+	// takes the ended flow's entry over; the node's backend changed: it
+	// makes a new entry, to target2.
+	epNS := ENINamespace(w.prefix, w.ep.Subnets[0].ENI)
+	lbNS := ENINamespace(w.prefix, w.lb.Zones[0].NetworkInterfaceID)
+	ep0, lb0 := ctInserts(t, epNS), ctInserts(t, lbNS)
+	if name, err := dial(2 * time.Second); err != nil || name != "t2" {
+		t.Fatalf("the same tuple with target1 draining: %q, %v; want t2", name, err)
+	}
+	if ep, lb := ctInserts(t, epNS)-ep0, ctInserts(t, lbNS)-lb0; ep != 0 || lb != 1 {
+		t.Errorf("the same tuple with target1 draining: %d new conntrack entries at the endpoint, %d at the node; want 0 and 1", ep, lb)
+	}
+}
+
+// ctInserts is how many entries were inserted into conntrack in
+// namespace ns other than by conntrack's own hooks (the insert column of
+// its statistics): the ones the NAT program made.
+func ctInserts(t *testing.T, ns string) uint64 {
+	t.Helper()
+	var b []byte
+	if err := netns.DoNamed(ns, func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/stat/nf_conntrack")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	col := slices.Index(strings.Fields(lines[0]), "insert")
+	if col < 0 {
+		t.Fatalf("no insert column in %q", lines[0])
+	}
+	var n uint64
+	for _, l := range lines[1:] {
+		v, err := strconv.ParseUint(strings.Fields(l)[col], 16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += v
+	}
+	return n
 }
 
 // ownedFlows returns the conntrack entries of namespace ns that the fast

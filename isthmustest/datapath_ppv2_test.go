@@ -558,6 +558,65 @@ func testDataPathPPv2(t *testing.T, fast bool) {
 		c.Close()
 	}
 
+	if dp.fast {
+		// A client that uses its port again (as clients that open many
+		// connections do, within the minutes an ended flow's entry
+		// lives): the program takes the ended flow's conntrack entries
+		// over, and the new flow has its own header and its own moved
+		// sequence numbers (the target sends nothing again).
+		epNS := dataplane.ENINamespace(dp.prefix, x.epENI)
+		ck, err := dp.k.NamespaceCookie(epNS)
+		check("the endpoint's namespace", err)
+		opened := func() uint64 {
+			carried, err := dp.k.FastPath().Carried(ck)
+			check("what the fast path carried", err)
+			return carried.Flows
+		}
+		// The node's namespace (its interface holds the NLB's address):
+		// the flow counts as live there until its first FIN.
+		nis, err := prov.EC2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{
+			Filters: []types.Filter{{Name: aws.String("private-ip-address"), Values: []string{nlbIP}}}})
+		check("the NLB's interface", err)
+		if len(nis.NetworkInterfaces) != 1 {
+			t.Fatalf("%d interfaces hold the NLB's address", len(nis.NetworkInterfaces))
+		}
+		nodeNS := dp.ns(aws.ToString(nis.NetworkInterfaces[0].NetworkInterfaceId))
+		toTarget := netip.MustParseAddrPort("10.0.1.10:8080")
+		live := func() int {
+			n, err := dp.k.CountFlowsTo(nodeNS, toTarget)
+			check("the node's live flows", err)
+			return n
+		}
+		before, wasLive := opened(), live()
+		var port uint16
+		for i := range 2 {
+			line, c, err := dialFromPort(cl, epIP+":80", port)
+			check(fmt.Sprintf("connection %d from one port", i+1), err)
+			own := c.LocalAddr().(*net.TCPAddr).AddrPort()
+			port = own.Port()
+			if want := fmt.Sprintf("src=%s dst=%s:80 vpce=%s", own, epIP, epID); !strings.HasSuffix(line, " "+want) {
+				t.Fatalf("connection %d from port %d: the target saw %q, want the header %q", i+1, port, line, want)
+			}
+			check(fmt.Sprintf("connection %d from one port", i+1), dpEcho(c, strings.Repeat("again ", 10000)+"\n"))
+			if n := retransmits(t, srv.client(own)); n != 0 {
+				t.Fatalf("connection %d from port %d: the target sent %d segments again", i+1, port, n)
+			}
+			if i == 0 {
+				c.SetLinger(0) // a RST: no TIME_WAIT keeps the port
+			}
+			c.Close()
+		}
+		if n := opened() - before; n != 2 {
+			t.Fatalf("two connections from one port: the fast path opened %d flows", n)
+		}
+		// The second ended with FINs: its entry, the first's taken
+		// over, learnt that it is closing (not open for days).
+		dpWait(t, "the second connection's flow no longer live", 5*time.Second, func() (bool, string) {
+			n := live()
+			return n == wasLive, fmt.Sprintf("%d live flows to the target, %d before", n, wasLive)
+		})
+	}
+
 	// The plain listener of the same endpoint stays kernel NAT: no header.
 	pl, pc, err := dpConnect(cl, epIP+":81", 2*time.Second)
 	check("the plain listener", err)
@@ -720,4 +779,25 @@ func testDataPathPPv2NoEgress(t *testing.T, fast bool) {
 		c.Close()
 		t.Fatal("without egress rules the endpoint's namespace still reaches the consumer VPC through eth0")
 	}
+}
+
+// dialFromPort connects from namespace ns to addr from the local port
+// port (any, for 0) and reads the server's first line.
+func dialFromPort(ns, addr string, port uint16) (string, *net.TCPConn, error) {
+	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{Port: int(port)}}
+	var c net.Conn
+	if err := netns.DoNamed(ns, func() (err error) {
+		c, err = d.Dial("tcp4", addr)
+		return err
+	}); err != nil {
+		return "", nil, err
+	}
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		c.Close()
+		return "", nil, err
+	}
+	c.SetDeadline(time.Time{})
+	return strings.TrimSpace(line), c.(*net.TCPConn), nil
 }

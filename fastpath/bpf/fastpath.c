@@ -31,7 +31,9 @@
 // endpoint's security groups, a node's backend), so that the handshake and
 // the end of the flow take the shortcut too; a SYN it does not take goes
 // the ordinary way, where nftables decides. It follows such a flow's end
-// in the entry's mark and timeout, since conntrack sees none of it.
+// in the entry's mark and timeout, since conntrack sees none of it, and a
+// new flow on the tuple of one that ended takes the ended one's entry
+// over when its decisions give the same translation (reopens).
 //
 // isthmus_nat also writes PROXY protocol v2 headers into the flows to the
 // listeners whose target group asks for them (at an interface endpoint,
@@ -789,6 +791,22 @@ static __always_inline void forget(struct flow_key *k)
 		bpf_map_delete_elem(&flows, k);
 }
 
+// cache puts f into the flow cache as flow k's entry: in place when the
+// tuple has one (a flow's entry renewed, a tuple used anew), which spares
+// the LRU map taking a free entry, and evicting one when it has none.
+// Another CPU may read an entry while it is written: it then finds the
+// same flow's translation (a translation changes only with a new
+// conntrack entry, and a SYN drops the entries of a tuple whose flow is
+// not the program's, or sets them expired).
+static __always_inline void cache(struct flow_key *k, struct flow_val *f)
+{
+	struct flow_val *old = bpf_map_lookup_elem(&flows, k);
+	if (old)
+		*old = *f;
+	else
+		bpf_map_update_elem(&flows, k, f, BPF_ANY);
+}
+
 // lookup's flags: the segment's TOS byte in the second byte, and these.
 #define LOOKUP_PP 1    // the namespace has PPv2 listeners
 #define LOOKUP_CACHE 2 // cache what was found
@@ -796,7 +814,6 @@ static __always_inline void forget(struct flow_key *k)
 #define LOOKUP_FIN 8   // a FIN
 #define LOOKUP_RST 16  // a RST
 #define LOOKUP_OPEN 32 // a client's SYN
-#define LOOKUP_AGAIN 64 // ... on the tuple of a flow the program opened
 
 // route finds where the translated segment of f goes: the link and the
 // next hop's MAC addresses. A flow the program opened (owned) whose next
@@ -833,9 +850,9 @@ static __always_inline int route(struct __sk_buff *skb, struct flow_val *f, __u3
 // keep_owned follows the TCP state of a flow the program opened, which
 // conntrack does not see, in its entry's mark and timeout.
 // It reports 1 for a client's SYN on the tuple of a flow that ended: the
-// entry then expires at once, for the SYN to open a new flow (as
-// conntrack ends a flow in TIME_WAIT that a new SYN reuses), whose
-// security groups and backend are decided afresh.
+// SYN starts a new flow there (as conntrack ends a flow in TIME_WAIT that
+// a new SYN reuses), whose security groups and backend are decided
+// afresh (lookup).
 static __always_inline int keep_owned(struct nf_conn *ct, unsigned long status, __u32 mark, __u32 flags)
 {
 	if (flags & LOOKUP_RST) {
@@ -846,10 +863,8 @@ static __always_inline int keep_owned(struct nf_conn *ct, unsigned long status, 
 		return 0;
 	}
 	if (flags & LOOKUP_SYN) {
-		if ((mark & (MARK_CLOSING | MARK_RESET)) && (flags & LOOKUP_OPEN)) {
-			bpf_ct_change_timeout(ct, 0);
+		if ((mark & (MARK_CLOSING | MARK_RESET)) && (flags & LOOKUP_OPEN))
 			return 1;
-		}
 		return 0;
 	}
 	if (mark & MARK_RESET)
@@ -900,7 +915,7 @@ static __noinline void cache_reply(struct __sk_buff *skb, struct flow_key *k, st
 			r.pp_dir = PP_DOWN;
 		}
 	}
-	bpf_map_update_elem(&flows, &rk, &r, BPF_ANY);
+	cache(&rk, &r);
 }
 
 // ct_key is how conntrack is asked about flow k: its tuple, in the
@@ -935,15 +950,70 @@ static __always_inline void becomes(struct flow_val *f, struct nf_conntrack_tupl
 	f->dport = o->src.u.all;
 }
 
+// decide takes the decisions the ordinary path's rules take for a new
+// flow of a client's SYN to listener l (k, in the namespace it reaches):
+// the endpoint's security groups, a node's backend. It fills where the
+// flow goes (to, port in host order) and reports whether the program may
+// open the flow; when not, the ordinary path decides as before.
+static __always_inline int decide(struct __sk_buff *skb, struct flow_key *k, struct nat_listener *l,
+				  __be32 *to, int *port)
+{
+	if (l->in != skb->ifindex)
+		return 0;
+	if (l->flags & NAT_SG) {
+		struct sg_key sk = {.prefixlen = 96 + 32, .port = k->dport, .addr = k->saddr};
+		__builtin_memcpy(sk.netns, &k->netns, sizeof(sk.netns));
+		if (!bpf_map_lookup_elem(&sg_allow, &sk))
+			return 0;
+	}
+	if (!l->buckets) {
+		*to = l->to;
+		*port = bpf_ntohs(k->dport);
+		return 1;
+	}
+	struct backend_key bk = {.netns = k->netns, .port = k->dport,
+				 .bucket = bpf_get_hash_recalc(skb) & (l->buckets - 1)};
+	struct backend *b = bpf_map_lookup_elem(&nat_backends, &bk);
+	if (!b)
+		return 0;
+	*to = b->addr;
+	*port = bpf_ntohs(b->port);
+	return 1;
+}
+
+// reopens tells whether a client's SYN to listener l on the tuple of a
+// flow that ended (k, f being what the ended flow's segments became)
+// may take over the flow's conntrack entry: the decisions taken afresh
+// for the SYN (decide) give the same translation. Making a new entry
+// would then give the same one too (the source port conntrack's NAT
+// chose for the old flow is free again for the tuple that had it).
+static __noinline int reopens(struct __sk_buff *skb, struct flow_key *k, struct nat_listener *l, struct flow_val *f)
+{
+	__be32 to = 0;
+	int port = 0;
+	if (!decide(skb, k, l, &to, &port))
+		return 0;
+	return f->daddr == to && f->dport == bpf_htons(port) && f->saddr == l->from;
+}
+
 // lookup asks conntrack what the segment of flow k becomes and the route
 // where it goes, and fills f; in a namespace with PPv2 listeners, it also
 // finds the flow's header. It reports whether the segment may take the
-// shortcut (1), must take the ordinary path (0), or has no conntrack
-// entry at all (-1); f's translation and header are filled even when not.
-// The ordinary path leaves a flow's handshake and end to conntrack, so
-// only an established flow's other segments take the shortcut; every
-// segment of a flow the program opened itself does.
-static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u64 now, __u32 flags)
+// shortcut (1, or 2 for a client's SYN that starts a new flow in the
+// entry of one that ended), must take the ordinary path (0), or has no
+// conntrack entry at all (-1); f's translation and header are filled
+// even when not. The ordinary path leaves a flow's handshake and end to
+// conntrack, so only an established flow's other segments take the
+// shortcut; every segment of a flow the program opened itself does.
+//
+// l is the listener of a client's SYN (LOOKUP_OPEN), or 0. A SYN on the
+// tuple of a flow the program opened that ended takes over its entry
+// when the decisions taken afresh give the same translation (reopens:
+// clients that open many connections reuse their ports within the
+// minutes such an entry lives), and otherwise expires it, for open_flow
+// to make a new one.
+static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u32 flags,
+			     struct nat_listener *l)
 {
 	__u8 tos = flags >> 8;
 	struct ct_key q = {};
@@ -965,11 +1035,19 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 		      ct->tuplehash[0].tuple.dst.u3.ip == k->daddr &&
 		      ct->tuplehash[0].tuple.dst.u.all == k->dport);
 	becomes(f, reply ? &ct->tuplehash[0].tuple : &ct->tuplehash[1].tuple);
-	int ended = 0;
+	int ended = 0, opened = 0;
 	if (ok && owned)
 		ended = keep_owned(ct, status, mark, flags);
 	else if (ok && (__s32)(ct->timeout - (__u32)bpf_jiffies64()) < (__s32)RENEW_JIFFIES)
 		bpf_ct_change_timeout(ct, TCP_ESTABLISHED_TIMEOUT_MS);
+	if (ended && !reply && l && reopens(skb, k, l, f)) {
+		ct->mark = MARK_OWNED;
+		bpf_ct_change_timeout(ct, SYN_TIMEOUT_MS);
+		ended = 0;
+		opened = 1;
+	} else if (ended) {
+		bpf_ct_change_timeout(ct, 0);
+	}
 	bpf_ct_release(ct);
 	if (ended) {
 		// Looking the tuple up again collects the expired entry.
@@ -999,11 +1077,11 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 	}
 	if (!ok || !route(skb, f, tos, owned, skb->ifindex))
 		return 0;
-	f->expires = now + FLOW_TTL_NS;
+	f->expires = bpf_ktime_get_coarse_ns() + FLOW_TTL_NS;
 	f->owned = owned;
 	if ((flags & LOOKUP_CACHE) && !f->neigh)
-		bpf_map_update_elem(&flows, k, f, BPF_ANY);
-	return 1;
+		cache(k, f);
+	return 1 + opened;
 }
 
 // close_owned tells the conntrack entry of a flow the program opened
@@ -1038,36 +1116,18 @@ static __noinline void close_cached(struct __sk_buff *skb, struct flow_key *k, s
 }
 
 // open_flow opens the flow of a client's SYN to listener l (k, in the
-// namespace it reaches): it checks the endpoint's security groups, picks
-// a node's backend, and makes the flow's conntrack entry with the same
-// translation the ordinary path's rules would give it, conntrack's NAT
-// choosing the source port (unique among all the namespace's flows,
-// whoever opened them). It fills f and reports whether the SYN takes the
-// shortcut; when not, the ordinary path decides as before.
+// namespace it reaches) when decide lets it, and makes the flow's
+// conntrack entry with the same translation the ordinary path's rules
+// would give it, conntrack's NAT choosing the source port (unique among
+// all the namespace's flows, whoever opened them). It fills f and reports
+// whether the SYN takes the shortcut.
 static __noinline int open_flow(struct __sk_buff *skb, struct flow_key *k, struct nat_listener *l,
 				struct flow_val *f, __u32 tos)
 {
-	if (l->in != skb->ifindex)
-		return 0;
-	if (l->flags & NAT_SG) {
-		struct sg_key sk = {.prefixlen = 96 + 32, .port = k->dport, .addr = k->saddr};
-		__builtin_memcpy(sk.netns, &k->netns, sizeof(sk.netns));
-		if (!bpf_map_lookup_elem(&sg_allow, &sk))
-			return 0;
-	}
 	union nf_inet_addr to = {}, from = {};
-	int port = bpf_ntohs(k->dport);
-	if (l->buckets) {
-		struct backend_key bk = {.netns = k->netns, .port = k->dport,
-					 .bucket = bpf_get_hash_recalc(skb) & (l->buckets - 1)};
-		struct backend *b = bpf_map_lookup_elem(&nat_backends, &bk);
-		if (!b)
-			return 0;
-		to.ip = b->addr;
-		port = bpf_ntohs(b->port);
-	} else {
-		to.ip = l->to;
-	}
+	int port = 0;
+	if (!decide(skb, k, l, &to.ip, &port))
+		return 0;
 	from.ip = l->from;
 
 	struct ct_key q = {};
@@ -1100,28 +1160,23 @@ static __noinline int open_flow(struct __sk_buff *skb, struct flow_key *k, struc
 
 // syn takes a SYN (or a SYN-ACK) of a flow the program opened, or opens
 // the flow of a client's SYN (LOOKUP_OPEN in flags) to one of the
-// listeners in nat_listeners. It
-// reports whether the segment takes the shortcut (2: a flow it opened
-// just now).
-static __noinline int syn(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u64 now, __u32 flags)
+// listeners in nat_listeners. It reports whether the segment takes the
+// shortcut (2: a flow it opened just now).
+static __noinline int syn(struct __sk_buff *skb, struct flow_key *k, struct flow_val *f, __u32 flags)
 {
-	int r = -1;
+	int r;
 	struct nat_listener *l = 0;
 	if (flags & LOOKUP_OPEN) {
-		// A new flow's entry is made without asking conntrack first:
-		// inserting it fails when the tuple has one already (a SYN sent
-		// again, a tuple used anew), which is then looked up (and, for
-		// a flow that ended, made anew); a tuple the flow cache knows
-		// as one the program opened is looked up first.
 		struct pp_key lk = {.netns = k->netns, .addr = k->daddr, .port = k->dport};
 		l = bpf_map_lookup_elem(&nat_listeners, &lk);
-		if (l && !(flags & LOOKUP_AGAIN) && open_flow(skb, k, l, f, flags >> 8))
-			r = 2;
 	}
-	if (r < 0)
-		r = lookup(skb, k, f, now, flags | LOOKUP_SYN);
+	// Conntrack is asked first: clients that open many connections reuse
+	// their ports within the minutes an ended flow's entry lives, and such
+	// a tuple's SYN takes the entry over (lookup); only a tuple conntrack
+	// does not know gets a new one.
+	r = lookup(skb, k, f, flags | LOOKUP_SYN, l);
 	if (r < 0 && l && open_flow(skb, k, l, f, flags >> 8))
-		r = 2; // a tuple whose flow ended, or whose entry was taken
+		r = 2; // a new tuple, or one whose flow ended
 	if (r > 0 && f->owned && (flags & LOOKUP_OPEN))
 		cache_reply(skb, k, f);
 	return r > 0 ? r : 0;
@@ -1177,18 +1232,18 @@ int isthmus_nat(struct __sk_buff *skb)
 		} else {
 			if (pp_namespace(fk.netns) && pp_syn(skb, ip, tcp, &fk) < 0)
 				return TC_ACT_SHOT;
-			// The tuple's cached flow goes (the next segment tells
-			// conntrack the handshake is done); one the program
-			// opened is opened again.
+			// The tuple's cached flow goes: the next segment tells
+			// conntrack the handshake is done. The entry of one the
+			// program opened stays, expired, for that segment's
+			// lookup to write anew in place.
 			fv = bpf_map_lookup_elem(&flows, &fk);
-			if (fv) {
-				if (fv->owned)
-					flags |= LOOKUP_AGAIN;
+			if (fv && fv->owned)
+				fv->expires = 0;
+			else if (fv)
 				bpf_map_delete_elem(&flows, &fk);
-			}
 			fv = 0;
 		}
-		fast = syn(skb, &fk, &f, now, tos | flags);
+		fast = syn(skb, &fk, &f, tos | flags);
 		if (!fast)
 			return TC_ACT_OK;
 		opened = fast == 2;
@@ -1209,11 +1264,11 @@ int isthmus_nat(struct __sk_buff *skb)
 			// the segment may still have a header to account for.
 			fv = 0;
 			forget(&fk);
-			fast = lookup(skb, &fk, &f, now,
-				      tos | (rst ? LOOKUP_RST : LOOKUP_FIN) | (pp_namespace(fk.netns) ? LOOKUP_PP : 0)) > 0;
+			fast = lookup(skb, &fk, &f, tos | (rst ? LOOKUP_RST : LOOKUP_FIN) | (pp_namespace(fk.netns) ? LOOKUP_PP : 0),
+				      0) > 0;
 		} else {
 			fv = 0;
-			fast = lookup(skb, &fk, &f, now, tos | LOOKUP_CACHE | (pp_namespace(fk.netns) ? LOOKUP_PP : 0)) > 0;
+			fast = lookup(skb, &fk, &f, tos | LOOKUP_CACHE | (pp_namespace(fk.netns) ? LOOKUP_PP : 0), 0) > 0;
 		}
 	}
 	if (f.pp_len) {
