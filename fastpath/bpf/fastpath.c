@@ -794,10 +794,12 @@ static __always_inline void forget(struct flow_key *k)
 // cache puts f into the flow cache as flow k's entry: in place when the
 // tuple has one (a flow's entry renewed, a tuple used anew), which spares
 // the LRU map taking a free entry, and evicting one when it has none.
-// Another CPU may read an entry while it is written: it then finds the
-// same flow's translation (a translation changes only with a new
-// conntrack entry, and a SYN drops the entries of a tuple whose flow is
-// not the program's, or sets them expired).
+// Another CPU may read an entry while it is written. That is harmless:
+// an entry is written over either for the same conntrack entry, so with
+// the same translation, or after a client's SYN set it expired, so that
+// no reader uses it (a SYN drops the cached entries of a tuple whose flow
+// is not the program's, and lookup those of a flow whose conntrack entry
+// it expires).
 static __always_inline void cache(struct flow_key *k, struct flow_val *f)
 {
 	struct flow_val *old = bpf_map_lookup_elem(&flows, k);
@@ -1050,7 +1052,14 @@ static __noinline int lookup(struct __sk_buff *skb, struct flow_key *k, struct f
 	}
 	bpf_ct_release(ct);
 	if (ended) {
-		// Looking the tuple up again collects the expired entry.
+		// The ended flow's cache entries go with it: the new flow's
+		// entry may translate otherwise, and cache() writes over an
+		// entry in place. Looking the tuple up again collects the
+		// expired conntrack entry.
+		struct flow_key rk = {.netns = k->netns, .saddr = f->daddr, .daddr = f->saddr,
+				      .sport = f->dport, .dport = f->sport};
+		forget(k);
+		forget(&rk);
 		ct = ct_find(skb, &q);
 		if (ct)
 			bpf_ct_release(ct);
