@@ -793,11 +793,15 @@ func establishedLives(t *testing.T, k *LinuxKernel, client, addr string, natNS [
 // draining (its established flows go on).
 func reusedTupleRedecides(t *testing.T, w *plWorld, client, addr string) {
 	t.Helper()
+	epNS := ENINamespace(w.prefix, w.ep.Subnets[0].ENI)
+	lbNS := ENINamespace(w.prefix, w.lb.Zones[0].NetworkInterfaceID)
 	var port int
 	// dial connects from the port of the last connection (0 at first) and
 	// reads the target's name; the connection ends with a RST, which
-	// leaves no TIME_WAIT to hold the port.
+	// leaves no TIME_WAIT to hold the port, nor (once the RST went
+	// through) entries in the NAT program's flow cache.
 	dial := func(timeout time.Duration) (string, error) {
+		cached := []int{cachedFlows(t, w.k, epNS), cachedFlows(t, w.k, lbNS)}
 		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{Port: port}}
 		var conn net.Conn
 		if err := netns.DoNamed(client, func() (err error) {
@@ -806,13 +810,28 @@ func reusedTupleRedecides(t *testing.T, w *plWorld, client, addr string) {
 		}); err != nil {
 			return "", err
 		}
-		defer conn.Close()
 		conn.(*net.TCPConn).SetLinger(0)
 		port = conn.LocalAddr().(*net.TCPAddr).Port
 		conn.SetDeadline(time.Now().Add(2 * time.Second))
 		line, err := bufio.NewReader(conn).ReadString('\n')
 		name, _, _ := strings.Cut(line, " ")
+		conn.Close()
+		for i, ns := range []string{epNS, lbNS} {
+			for deadline := time.Now().Add(time.Second); cachedFlows(t, w.k, ns) > cached[i]; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %d flows cached after a reset connection, %d before it", ns, cachedFlows(t, w.k, ns), cached[i])
+				}
+			}
+		}
 		return name, err
+	}
+	// The earlier connections' last segments (which drop their entries)
+	// went through: the counts hold still.
+	for _, ns := range []string{epNS, lbNS} {
+		for n, deadline := -1, time.Now().Add(3*time.Second); n != cachedFlows(t, w.k, ns) && time.Now().Before(deadline); {
+			n = cachedFlows(t, w.k, ns)
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	if name, err := dial(2 * time.Second); err != nil || name != "t1" {
 		t.Fatalf("a first connection: %q, %v", name, err)
@@ -844,8 +863,6 @@ func reusedTupleRedecides(t *testing.T, w *plWorld, client, addr string) {
 	// The endpoint's decisions are the same (its group, the node): it
 	// takes the ended flow's entry over; the node's backend changed: it
 	// makes a new entry, to target2.
-	epNS := ENINamespace(w.prefix, w.ep.Subnets[0].ENI)
-	lbNS := ENINamespace(w.prefix, w.lb.Zones[0].NetworkInterfaceID)
 	ep0, lb0 := ctInserts(t, epNS), ctInserts(t, lbNS)
 	if name, err := dial(2 * time.Second); err != nil || name != "t2" {
 		t.Fatalf("the same tuple with target1 draining: %q, %v; want t2", name, err)

@@ -84,7 +84,9 @@ type fastpathFlowVal struct {
 	Neigh   uint8
 	Owned   uint8
 	Closing uint8
-	Pad     [5]uint8
+	Fin     uint8
+	Last    uint8
+	Pad     [3]uint8
 }
 
 type fastpathNatListener struct {

@@ -587,9 +587,15 @@ func testDataPathPPv2(t *testing.T, fast bool) {
 			check("the node's live flows", err)
 			return n
 		}
+		cached := func() int {
+			n, err := dp.k.FastPath().CachedFlows(ck)
+			check("the endpoint's cached flows", err)
+			return n
+		}
 		before, wasLive := opened(), live()
 		var port uint16
 		for i := range 2 {
+			wasCached := cached()
 			line, c, err := dialFromPort(cl, epIP+":80", port)
 			check(fmt.Sprintf("connection %d from one port", i+1), err)
 			own := c.LocalAddr().(*net.TCPAddr).AddrPort()
@@ -605,6 +611,13 @@ func testDataPathPPv2(t *testing.T, fast bool) {
 				c.SetLinger(0) // a RST: no TIME_WAIT keeps the port
 			}
 			c.Close()
+			srv.client(own).Close() // the target's FIN (after a RST: nothing)
+			// Once the RST, or both FINs and the last acknowledgment,
+			// went through, the flow cache holds none of its entries.
+			dpWait(t, fmt.Sprintf("connection %d's flow cache entries gone", i+1), 5*time.Second, func() (bool, string) {
+				n := cached()
+				return n <= wasCached, fmt.Sprintf("%d flows cached, %d before", n, wasCached)
+			})
 		}
 		if n := opened() - before; n != 2 {
 			t.Fatalf("two connections from one port: the fast path opened %d flows", n)

@@ -387,7 +387,9 @@ struct flow_val {
 	__u8 neigh;	// no neighbour entry yet: bpf_redirect_neigh (not cached)
 	__u8 owned;	// a flow the program opened (open_flow)
 	__u8 closing;	// ... and a FIN of it went through: conntrack knows
-	__u8 pad[5];
+	__u8 fin;	// ... this direction's
+	__u8 last;	// ... both directions' FINs: this one's next segment is its last
+	__u8 pad[3];
 };
 
 // How long a cached flow is trusted before conntrack is asked again (and
@@ -1110,18 +1112,39 @@ static __noinline void close_owned(struct __sk_buff *skb, struct flow_key *k, __
 
 // close_cached is close_owned for a cached flow fv (k): after its first
 // FIN, both directions' cache entries know that conntrack knows, so the
-// other direction's FIN need not tell it again.
-static __noinline void close_cached(struct __sk_buff *skb, struct flow_key *k, struct flow_val *fv, int rst)
+// other direction's FIN need not tell it again. It reports whether fv's
+// entry went: the cache holds an ended flow's entries no longer than its
+// last segments need them (after a RST, none; after both directions'
+// FINs, the first closer's until its next segment, the acknowledgment of
+// the other's FIN), so that it holds live flows only: a small map stays in
+// the CPU's caches, and new flows' entries take free ones, not evicted.
+// (A segment after that finds the flow in conntrack, as any uncached one.)
+static __noinline int close_cached(struct __sk_buff *skb, struct flow_key *k, struct flow_val *fv, int rst)
 {
-	if (fv->closing && !rst)
-		return;
-	close_owned(skb, k, rst ? LOOKUP_RST : LOOKUP_FIN);
-	fv->closing = 1;
 	struct flow_key rk = {.netns = k->netns, .saddr = fv->daddr, .daddr = fv->saddr,
 			      .sport = fv->dport, .dport = fv->sport};
+	if (rst) {
+		close_owned(skb, k, LOOKUP_RST);
+		forget(&rk);
+		bpf_map_delete_elem(&flows, k);
+		return 1;
+	}
+	if (!fv->closing) {
+		close_owned(skb, k, LOOKUP_FIN);
+		fv->closing = 1;
+		fv->fin = 1;
+		struct flow_val *rv = bpf_map_lookup_elem(&flows, &rk);
+		if (rv)
+			rv->closing = 1;
+		return 0;
+	}
+	if (fv->fin)
+		return 0; // this direction's FIN again
 	struct flow_val *rv = bpf_map_lookup_elem(&flows, &rk);
 	if (rv)
-		rv->closing = 1;
+		rv->last = 1;
+	bpf_map_delete_elem(&flows, k);
+	return 1;
 }
 
 // open_flow opens the flow of a client's SYN to listener l (k, in the
@@ -1264,8 +1287,12 @@ int isthmus_nat(struct __sk_buff *skb)
 			// learns that the flow is closing.
 			f = *fv;
 			fast = 1;
-			if (fin || rst)
-				close_cached(skb, &fk, fv, rst);
+			if ((fin || rst) && close_cached(skb, &fk, fv, rst)) {
+				fv = 0;
+			} else if (fv->last) {
+				bpf_map_delete_elem(&flows, &fk);
+				fv = 0;
+			}
 		} else if (fin || rst) {
 			// The end of a flow: conntrack follows it on the
 			// ordinary path, or the program (for a flow it opened)
