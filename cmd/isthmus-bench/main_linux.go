@@ -30,7 +30,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		quick   = fs.Bool("quick", false, "a smoke run: one round of one-second runs")
 		write   = fs.String("write", "", "replace the isthmus-bench section of this markdown file (appended if absent)")
 		rounds  = fs.Int("rounds", 0, "rounds of runs, the paths alternating (default 5, 1 with -quick)")
-		dur     = fs.Duration("time", 0, "length of each throughput and connection-rate run (default 4s, 1s with -quick)")
+		dur     = fs.Duration("time", 0, "length of each throughput and connection-rate run (default 3s, 1s with -quick)")
 		rr      = fs.Int("rr", 0, "request/response exchanges per latency run (default 20000, 2000 with -quick)")
 		workers = fs.Int("workers", 0, "parallel workers of the connection-rate test (default 8)")
 		paths   = fs.String("paths", strings.Join(benchnet.AllPaths, ","), "paths to measure")
