@@ -73,7 +73,11 @@ func (r *Result) Targets() []Check {
 				break
 			}
 			ratio := v / bv
-			c.Measured = fmt.Sprintf("%s (%s vs %s)", fmtRatio(ratio), format(t.fig, v), format(t.fig, bv))
+			c.Measured = fmt.Sprintf("%s (%s vs %s", fmtRatio(ratio), format(t.fig, v), format(t.fig, bv))
+			if rs := RoundRatios(p, base, t.fig); len(rs) > 1 {
+				c.Measured += fmt.Sprintf("; by round %.2f–%s", slices.Min(rs), fmtRatio(slices.Max(rs)))
+			}
+			c.Measured += ")"
 			ok := ratio >= t.ratio
 			if t.fig.lowerIsBetter() {
 				ok = ratio <= t.ratio
@@ -151,7 +155,9 @@ func (r *Result) Markdown() string {
 		"(iperf3 in whole seconds, after one omitted second unless `-quick`, and `-l "+IperfBlock+"`: writes of 1 MiB; "+
 		"the Go bulk client writes 128 KiB); a request/response run is %d exchanges of %d bytes "+
 		"over one connection; a connection-rate run is %d workers each connecting, exchanging %d bytes and closing, for %s. "+
-		"In brackets, the ratio to `direct` (for latencies, above 1× is slower).\n\n",
+		"In brackets, the ratio to `direct` (for latencies, above 1× is slower); "+
+		"the targets also give the range of the ratios of the rounds, whose paths ran one after the other, "+
+		"which shows how much of a ratio is the machine's noise.\n\n",
 		r.Rounds, runs, r.Duration, r.RRCount, r.RRSize, r.Workers, r.RRSize, r.Duration)
 
 	b.WriteString("| path |")

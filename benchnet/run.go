@@ -195,8 +195,10 @@ type PathResult struct {
 	Name, Desc string
 	// Unavailable says why the path carried no traffic ("" if it did).
 	Unavailable string
-	// Runs are the figure's value of each run.
-	Runs map[Figure][]float64
+	// Runs are the figure's value of each run; Round, the round of each
+	// (nil: the i-th value is of round i).
+	Runs  map[Figure][]float64
+	Round map[Figure][]int
 	// Failed counts runs that failed; Errors keeps the first error of each
 	// figure.
 	Failed map[Figure]int
@@ -227,6 +229,33 @@ func (p *PathResult) Median(f Figure) float64 {
 		return nanValue()
 	}
 	return Median(p.Runs[f])
+}
+
+// RoundRatios returns, for each round in which both p and base measured
+// f, p's value over base's: the paths of a round run one after the other,
+// so these show how much of a difference between medians is the
+// machine's noise.
+func RoundRatios(p, base *PathResult, f Figure) []float64 {
+	if p == nil || base == nil {
+		return nil
+	}
+	round := func(q *PathResult, i int) int {
+		if r := q.Round[f]; i < len(r) {
+			return r[i]
+		}
+		return i
+	}
+	of := map[int]float64{}
+	for i, v := range base.Runs[f] {
+		of[round(base, i)] = v
+	}
+	var out []float64
+	for i, v := range p.Runs[f] {
+		if bv, ok := of[round(p, i)]; ok && bv > 0 {
+			out = append(out, v/bv)
+		}
+	}
+	return out
 }
 
 // supports reports whether the figure can be measured on the path.
@@ -284,7 +313,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		if slices.Contains(cfg.Paths, name) {
 			b.res.Paths = append(b.res.Paths, &PathResult{
 				Name: name, Desc: pathDesc[name],
-				Runs: map[Figure][]float64{}, Failed: map[Figure]int{}, Errors: map[Figure]string{},
+				Runs: map[Figure][]float64{}, Round: map[Figure][]int{}, Failed: map[Figure]int{}, Errors: map[Figure]string{},
 			})
 		}
 	}
@@ -572,7 +601,10 @@ func (b *bench) measureOne(ctx context.Context, round int, kind measureKind, p *
 		omit = 0
 	}
 	goAddr := netip.AddrPortFrom(p.addr, p.goPort)
-	record := func(f Figure, v float64) { p.Runs[f] = append(p.Runs[f], v) }
+	record := func(f Figure, v float64) {
+		p.Runs[f] = append(p.Runs[f], v)
+		p.Round[f] = append(p.Round[f], round)
+	}
 	var (
 		err  error
 		text string
