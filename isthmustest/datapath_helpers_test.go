@@ -249,10 +249,24 @@ func dpServeUDP(t *testing.T, ns, addr, name string) {
 
 // dpConnect connects from a namespace and reads the server's first line.
 func dpConnect(ns, addr string, timeout time.Duration) (string, net.Conn, error) {
-	c, err := netns.Dial(ns, "tcp4", addr, timeout)
+	line, c, err := dpConnectFrom(ns, addr, 0, timeout)
 	if err != nil {
+		return "", nil, err // not a nil *net.TCPConn in an interface
+	}
+	return line, c, nil
+}
+
+// dpConnectFrom is dpConnect from the local port port (any, for 0).
+func dpConnectFrom(ns, addr string, port uint16, timeout time.Duration) (string, *net.TCPConn, error) {
+	d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{Port: int(port)}}
+	var nc net.Conn
+	if err := netns.DoNamed(ns, func() (err error) {
+		nc, err = d.Dial("tcp4", addr)
+		return err
+	}); err != nil {
 		return "", nil, err
 	}
+	c := nc.(*net.TCPConn)
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {

@@ -596,7 +596,7 @@ func testDataPathPPv2(t *testing.T, fast bool) {
 		var port uint16
 		for i := range 2 {
 			wasCached := cached()
-			line, c, err := dialFromPort(cl, epIP+":80", port)
+			line, c, err := dpConnectFrom(cl, epIP+":80", port, 2*time.Second)
 			check(fmt.Sprintf("connection %d from one port", i+1), err)
 			own := c.LocalAddr().(*net.TCPAddr).AddrPort()
 			port = own.Port()
@@ -792,25 +792,4 @@ func testDataPathPPv2NoEgress(t *testing.T, fast bool) {
 		c.Close()
 		t.Fatal("without egress rules the endpoint's namespace still reaches the consumer VPC through eth0")
 	}
-}
-
-// dialFromPort connects from namespace ns to addr from the local port
-// port (any, for 0) and reads the server's first line.
-func dialFromPort(ns, addr string, port uint16) (string, *net.TCPConn, error) {
-	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{Port: int(port)}}
-	var c net.Conn
-	if err := netns.DoNamed(ns, func() (err error) {
-		c, err = d.Dial("tcp4", addr)
-		return err
-	}); err != nil {
-		return "", nil, err
-	}
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		c.Close()
-		return "", nil, err
-	}
-	c.SetDeadline(time.Time{})
-	return strings.TrimSpace(line), c.(*net.TCPConn), nil
 }
