@@ -1283,8 +1283,10 @@ int isthmus_nat(struct __sk_buff *skb)
 		fv = bpf_map_lookup_elem(&flows, &fk);
 		if (fv && now < fv->expires && (fv->owned || !(fin || rst))) {
 			// The end of a flow the program opened: the cached
-			// translation stays good, and its conntrack entry
-			// learns that the flow is closing.
+			// translation stays good, its conntrack entry learns
+			// that the flow is closing, and its cache entries go
+			// once it ended (close_cached; the first closer's with
+			// its next segment, marked last).
 			f = *fv;
 			fast = 1;
 			if ((fin || rst) && close_cached(skb, &fk, fv, rst)) {
