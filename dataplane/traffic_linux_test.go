@@ -44,10 +44,15 @@ func listenIn(t testing.TB, ns, addr string) net.Listener {
 
 // dialFrom connects from inside an interface's namespace.
 func dialFrom(ns, addr string, timeout time.Duration) (net.Conn, error) {
+	return dialFromPort(ns, addr, 0, timeout)
+}
+
+// dialFromPort is dialFrom from the local port port (any, for 0).
+func dialFromPort(ns, addr string, port int, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{Port: port}}
 	var c net.Conn
-	err := netns.DoNamed(ns, func() error {
-		var err error
-		c, err = net.DialTimeout("tcp4", addr, timeout)
+	err := netns.DoNamed(ns, func() (err error) {
+		c, err = d.Dial("tcp4", addr)
 		return err
 	})
 	return c, err

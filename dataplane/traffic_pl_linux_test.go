@@ -729,16 +729,7 @@ func establishedLives(t *testing.T, k *LinuxKernel, client, addr string, natNS [
 		for _, ns := range natNS {
 			before[ns] = fastOpened(t, k, ns)
 		}
-		var d net.Dialer
-		if port != 0 {
-			d.LocalAddr = &net.TCPAddr{Port: int(port)}
-		}
-		var conn net.Conn
-		err := netns.DoNamed(client, func() error {
-			var err error
-			conn, err = d.Dial("tcp4", addr)
-			return err
-		})
+		conn, err := dialFromPort(client, addr, int(port), 2*time.Second)
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -802,12 +793,8 @@ func reusedTupleRedecides(t *testing.T, w *plWorld, client, addr string) {
 	// through) entries in the NAT program's flow cache.
 	dial := func(timeout time.Duration) (string, error) {
 		cached := []int{cachedFlows(t, w.k, epNS), cachedFlows(t, w.k, lbNS)}
-		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{Port: port}}
-		var conn net.Conn
-		if err := netns.DoNamed(client, func() (err error) {
-			conn, err = d.Dial("tcp4", addr)
-			return err
-		}); err != nil {
+		conn, err := dialFromPort(client, addr, port, timeout)
+		if err != nil {
 			return "", err
 		}
 		conn.(*net.TCPConn).SetLinger(0)
