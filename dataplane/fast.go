@@ -28,8 +28,10 @@ package dataplane
 // listeners it opens flows of; 262,144 backend buckets and allowed client
 // prefixes. Past that, ensuring a PortEntry or FastListener fails (the
 // reconciler retries and reports it) and such frames take the bridge, such
-// SYNs the ordinary path; nothing is lost but speed. Removing a TCProgram
-// removes its link's clsact qdisc with it.
+// SYNs the ordinary path; nothing is lost but speed. A TCProgram is a
+// program on its link's tcx ingress; ensuring or removing one also removes
+// the cls_bpf filter (and clsact qdisc) that versions from before tcx
+// attached.
 //
 // With the fast path, the TCP listeners whose target group enables proxy
 // protocol v2 are kernel NAT like the others, at interface endpoints and
@@ -62,8 +64,8 @@ const (
 // program.
 const BeLiberal = "net.netfilter.nf_conntrack_tcp_be_liberal"
 
-// TCProgram is one of the fast path's programs on the ingress of link Dev
-// in NS.
+// TCProgram is one of the fast path's programs on the tcx ingress of link
+// Dev in NS.
 type TCProgram struct {
 	NS   string
 	Dev  string
@@ -74,7 +76,7 @@ func (p TCProgram) Key() string       { return "tc " + p.NS + " " + p.Dev }
 func (p TCProgram) Namespace() string { return p.NS }
 func (TCProgram) phase() int          { return phaseFast }
 func (p TCProgram) String() string {
-	return "tc -n " + p.NS + " filter replace dev " + p.Dev + " ingress pref 1 handle 0x1573 bpf direct-action # " + p.Kind + " of package fastpath"
+	return "ip netns exec " + p.NS + " bpftool net attach tcx_ingress name " + p.Kind + " dev " + p.Dev + " # of package fastpath"
 }
 
 // PortEntry is one entry of a router's forwarding database for the port

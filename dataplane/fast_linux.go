@@ -96,7 +96,7 @@ func (k *LinuxKernel) ensureTC(x TCProgram) error {
 	if err != nil {
 		return err
 	}
-	return p.Attach(c.nl, l.Attrs().Index, fastpath.Kind(x.Kind))
+	return p.Attach(c.fd, l.Attrs().Index, fastpath.Kind(x.Kind))
 }
 
 func (k *LinuxKernel) removeTC(x TCProgram) error {
@@ -104,7 +104,7 @@ func (k *LinuxKernel) removeTC(x TCProgram) error {
 	if err != nil {
 		return err
 	}
-	return fastpath.Detach(c.nl, l.Attrs().Index)
+	return fastpath.Detach(c.fd, l.Attrs().Index)
 }
 
 func (k *LinuxKernel) ensurePort(x PortEntry) error {
@@ -168,30 +168,38 @@ type fastRouter struct {
 func (k *LinuxKernel) observeFast(hc *HostConfig, name string, c *nsConn, links []netlink.Link, obs *fastObservation) error {
 	p := k.FastPath()
 	byIndex := map[int]string{}
+	var veths []int
 	for _, l := range links {
 		a := l.Attrs()
 		byIndex[a.Index] = a.Name
-		if l.Type() != "veth" {
+		if l.Type() == "veth" {
+			veths = append(veths, a.Index)
+		}
+	}
+	attached, err := fastpath.Attached(c.fd, veths)
+	if err != nil {
+		return fmt.Errorf("tc programs of %s: %w", name, err)
+	}
+	for _, dev := range veths {
+		at, ok := attached[dev]
+		if !ok {
 			continue
 		}
-		kind, id, err := fastpath.Attached(c.nl, a.Index)
-		if err != nil {
-			return fmt.Errorf("tc filters of %s: %w", a.Name, err)
-		}
-		if kind == "" {
-			continue
-		}
-		it := TCProgram{NS: name, Dev: a.Name, Kind: string(kind)}
+		it := TCProgram{NS: name, Dev: byIndex[dev], Kind: string(at.Kind)}
 		if p == nil {
 			it.Kind = FastStale
-		} else if mine, err := p.ID(kind); err != nil || mine != id {
-			adopted, err := p.Adopt(kind, id)
+		} else if mine, err := p.ID(at.Kind); err != nil || mine != at.ID {
+			adopted, err := p.Adopt(at.Kind, at.ID)
 			if err != nil {
-				k.log.Warn("fast path: cannot adopt an earlier program", "ns", name, "dev", a.Name, "err", err)
+				k.log.Warn("fast path: cannot adopt an earlier program", "ns", name, "dev", byIndex[dev], "err", err)
 			}
 			if !adopted {
 				it.Kind = FastStale
 			}
+		}
+		if at.Legacy {
+			// Adopted or not, it is not on tcx alone yet: Ensure moves it.
+			it.Kind = FastStale
 		}
 		hc.Add("", it)
 	}

@@ -8,6 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/isthmusnet/isthmus/fastpath"
 	"github.com/isthmusnet/isthmus/netns"
 	"github.com/isthmusnet/isthmus/testenv"
 )
@@ -165,4 +171,114 @@ func run(t testing.TB, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// TestLinuxFastPathMovesLegacyFilters: versions of Isthmus from before
+// tcx attached the fast path's programs as cls_bpf filters (handle 0x1573,
+// priority 1, on a clsact qdisc). A daemon started over them reports them
+// as stale and puts its programs on tcx in their place, with nothing of
+// the filters left.
+func TestLinuxFastPathMovesLegacyFilters(t *testing.T) {
+	k, prefix := privileged(t)
+	if !fastPath(t, k) {
+		t.Skip("no fast path on this kernel")
+	}
+	want := Plan(planCases()["privatelink-fastpath"], PlanOptions{Prefix: prefix, FastPath: true})
+	a := NewApplier(k, prefix)
+	if _, err := a.Observe(); err != nil {
+		t.Fatal(err)
+	}
+	if res := a.Apply(want, nil); len(res.Failed) > 0 {
+		t.Fatal(res.Failed)
+	}
+	// Every program goes back to how an older daemon left it.
+	var progs []TCProgram
+	for _, it := range want.Sorted() {
+		if x, ok := it.(TCProgram); ok {
+			progs = append(progs, x)
+		}
+	}
+	if len(progs) == 0 {
+		t.Fatal("the plan has no tc programs")
+	}
+	for _, x := range progs {
+		c, err := k.conn(x.NS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := c.nl.LinkByName(x.Dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := k.FastPath().ID(fastpath.Kind(x.Kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fastpath.Detach(c.fd, l.Attrs().Index); err != nil {
+			t.Fatal(err)
+		}
+		q := &netlink.GenericQdisc{QdiscType: "clsact", QdiscAttrs: netlink.QdiscAttrs{
+			LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
+		if err := c.nl.QdiscAdd(q); err != nil {
+			t.Fatal(err)
+		}
+		f := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{LinkIndex: l.Attrs().Index,
+			Parent: netlink.HANDLE_MIN_INGRESS, Handle: 0x1573, Priority: 1, Protocol: unix.ETH_P_ALL},
+			Fd: prog.FD(), Name: x.Kind, DirectAction: true}
+		if err := c.nl.FilterAdd(f); err != nil {
+			t.Fatal(err)
+		}
+		prog.Close()
+	}
+	seen, err := k.Observe(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range progs {
+		got, ok := seen.Items[x.Key()].(TCProgram)
+		if !ok || got.Kind != FastStale {
+			t.Fatalf("%s: observed as %v, want %s", x.Key(), got, FastStale)
+		}
+	}
+	b := NewApplier(k, prefix)
+	if _, err := b.Observe(); err != nil {
+		t.Fatal(err)
+	}
+	if res := b.Apply(want, nil); len(res.Failed) > 0 {
+		t.Fatal(res.Failed)
+	}
+	seen, err = k.Observe(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.String() != want.String() {
+		t.Fatalf("the kernel holds:\n%s\nthe plan is:\n%s", seen, want)
+	}
+	for _, x := range progs {
+		c, _ := k.conn(x.NS)
+		l, err := c.nl.LinkByName(x.Dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := c.nl.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+		if err == nil && len(fs) > 0 {
+			t.Fatalf("%s: filters left on ingress: %v", x.Key(), fs)
+		}
+		var res *link.QueryResult
+		err = netns.Do(c.fd, func() (err error) {
+			res, err = link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: ebpf.AttachTCXIngress})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := k.FastPath().ID(fastpath.Kind(x.Kind))
+		if len(res.Programs) != 1 || int(res.Programs[0].ID) != id {
+			t.Fatalf("%s: tcx ingress holds %v, want program %d alone", x.Key(), res.Programs, id)
+		}
+	}
 }

@@ -15,11 +15,14 @@
 // backend), so that handshakes and closes take the shortcut too. Anything
 // else goes the ordinary way, where nftables and conntrack decide.
 //
-// The programs are attached as cls_bpf filters of a clsact qdisc, which
-// the kernel keeps when the process that attached them ends: a daemon
-// killed with kill -9 leaves the fast path working, and the next one
-// adopts the programs and their maps (Adopt) or, for another version of
-// them, attaches its own in their place.
+// The programs are attached to tcx, the kernel's multi-program tc ingress
+// (Linux 6.6), without a bpf_link, so the kernel keeps them when the
+// process that attached them ends: a daemon killed with kill -9 leaves the
+// fast path working, and the next one adopts the programs and their maps
+// (Adopt) or, for another version of them, attaches its own in their
+// place. (tcx runs a program straight from the receive path, where a
+// cls_bpf filter of a clsact qdisc, which Isthmus used before, costs a
+// classifier walk per packet at each of a path's hops.)
 package fastpath
 
 import (
@@ -29,11 +32,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/isthmusnet/isthmus/netns"
 )
 
 // Kind names one of the programs.
@@ -44,13 +51,6 @@ const (
 	Port Kind = "isthmus_port"
 	// NAT is the program of the links of a translating namespace.
 	NAT Kind = "isthmus_nat"
-)
-
-// filterHandle and filterPrio identify Isthmus's filter on a link's
-// ingress, so that attaching again replaces it.
-const (
-	filterHandle = 0x1573
-	filterPrio   = 1
 )
 
 // Programs is the loaded collection: both programs and their maps. One
@@ -76,6 +76,12 @@ func Load() (*Programs, error) {
 			return nil, fmt.Errorf("fastpath: the kernel refused the programs: %w", err)
 		}
 		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	// The programs go on tcx (Linux 6.6): asking which programs the
+	// loopback link of this namespace has says whether the kernel has it.
+	if _, err := link.QueryPrograms(link.QueryOptions{Target: 1, Attach: ebpf.AttachTCXIngress}); err != nil {
+		objs.Close()
+		return nil, fmt.Errorf("fastpath: the kernel has no tcx (Linux 6.6 or later): %w", err)
 	}
 	return &Programs{
 		progs: map[Kind]*ebpf.Program{Port: objs.IsthmusPort, NAT: objs.IsthmusNat},
@@ -223,62 +229,107 @@ func sameMap(a, b *ebpf.Map) bool {
 	return ok1 && ok2 && aid == bid
 }
 
-// Attach puts program k on the ingress of link (an index in h's
-// namespace), replacing what Isthmus attached there before, this
-// process or an earlier one.
-func (p *Programs) Attach(h *netlink.Handle, link int, k Kind) error {
+// Attach puts program k on the tcx ingress of link dev (an index in namespace
+// ns), in place of what Isthmus attached there before: a program of this
+// process or an earlier one, or the cls_bpf filter of a version of
+// Isthmus from before tcx.
+func (p *Programs) Attach(ns netns.Handle, dev int, k Kind) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	prog, err := p.prog(k)
 	if err != nil {
 		return err
 	}
-	q := &netlink.GenericQdisc{
-		QdiscAttrs: netlink.QdiscAttrs{
-			LinkIndex: link,
-			Handle:    netlink.MakeHandle(0xffff, 0),
-			Parent:    netlink.HANDLE_CLSACT,
-		},
-		QdiscType: "clsact",
+	mine, err := progID(prog)
+	if err != nil {
+		return err
 	}
-	if err := h.QdiscReplace(q); err != nil {
-		return fmt.Errorf("fastpath: clsact on link %d: %w", link, err)
-	}
-	f := &netlink.BpfFilter{
-		FilterAttrs: netlink.FilterAttrs{
-			LinkIndex: link,
-			Parent:    netlink.HANDLE_MIN_INGRESS,
-			Handle:    filterHandle,
-			Priority:  filterPrio,
-			Protocol:  unix.ETH_P_ALL,
-		},
-		Fd:           prog.FD(),
-		Name:         string(k),
-		DirectAction: true,
-	}
-	if err := h.FilterReplace(f); err != nil {
-		return fmt.Errorf("fastpath: %s on link %d: %w", k, link, err)
-	}
-	return nil
+	return netns.Do(ns, func() error {
+		theirs, err := attachedTCX(dev)
+		if err != nil {
+			return err
+		}
+		attach := func(where link.Anchor) error {
+			err := link.RawAttachProgram(link.RawAttachProgramOptions{Target: dev, Program: prog, Attach: ebpf.AttachTCXIngress, Anchor: where})
+			if err != nil {
+				return fmt.Errorf("fastpath: %s on link %d: %w", k, dev, err)
+			}
+			return nil
+		}
+		switch i := slices.IndexFunc(theirs, func(a tcxProg) bool { return a.id == mine }); {
+		case i >= 0: // in place already
+			theirs[i].prog.Close()
+			theirs = slices.Delete(theirs, i, i+1)
+		case len(theirs) > 0:
+			err = attach(link.ReplaceProgram(theirs[0].prog))
+			theirs[0].prog.Close()
+			theirs = theirs[1:]
+		default:
+			err = attach(link.Head()) // first, as a filter of priority 1 was
+		}
+		if err != nil {
+			closeAll(theirs)
+			return err
+		}
+		// Anything else of Isthmus's there goes: a second program, a
+		// cls_bpf filter.
+		return errors.Join(detachTCX(dev, theirs), detachLegacy(dev))
+	})
 }
 
-// Attached reports the program Isthmus attached to link's ingress: its
-// name (a Kind, "" for none) and its id, which says which process loaded
-// it (see ID).
-func Attached(h *netlink.Handle, link int) (Kind, int, error) {
-	fs, err := h.FilterList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: link}}, netlink.HANDLE_MIN_INGRESS)
-	if err != nil {
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-			return "", 0, nil // no clsact qdisc
-		}
-		return "", 0, err
+// Attachment is what Attached found on a link.
+type Attachment struct {
+	// Kind is the program's name, "" for none.
+	Kind Kind
+	// ID is the program's kernel id, which says which process loaded it
+	// (see ID).
+	ID int
+	// Legacy is set when Isthmus's programs on the dev are not exactly
+	// one on tcx: a cls_bpf filter that a version from before tcx
+	// attached, or more than one program. Attach puts that right.
+	Legacy bool
+}
+
+// Attached reports the programs Isthmus attached to the ingress of links
+// (indexes in namespace ns), by dev; links without one are left out.
+func Attached(ns netns.Handle, devs []int) (map[int]Attachment, error) {
+	found := map[int]Attachment{}
+	if len(devs) == 0 {
+		return found, nil
 	}
-	for _, f := range fs {
-		if bf, ok := f.(*netlink.BpfFilter); ok && bf.Handle == filterHandle {
-			return Kind(bf.Name), bf.Id, nil
+	err := netns.Do(ns, func() error {
+		for _, l := range devs {
+			progs, err := attachedTCX(l)
+			if err != nil {
+				return err
+			}
+			var a Attachment
+			if len(progs) > 0 {
+				info, err := progs[0].prog.Info()
+				if err != nil {
+					closeAll(progs)
+					return err
+				}
+				a = Attachment{Kind: Kind(info.Name), ID: int(progs[0].id), Legacy: len(progs) > 1}
+			}
+			closeAll(progs)
+			kind, id, err := legacyFilter(l)
+			if err != nil {
+				return err
+			}
+			if kind != "" {
+				if a.Kind == "" {
+					a.Kind, a.ID = kind, id
+				}
+				a.Legacy = true
+			}
+			if a.Kind != "" {
+				found[l] = a
+			}
 		}
-	}
-	return "", 0, nil
+		return nil
+	})
+	return found, err
 }
 
 // ID is the kernel's id of program k as this process loaded it.
@@ -289,6 +340,11 @@ func (p *Programs) ID(k Kind) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	id, err := progID(prog)
+	return int(id), err
+}
+
+func progID(prog *ebpf.Program) (ebpf.ProgramID, error) {
 	info, err := prog.Info()
 	if err != nil {
 		return 0, err
@@ -297,18 +353,120 @@ func (p *Programs) ID(k Kind) (int, error) {
 	if !ok {
 		return 0, errors.New("fastpath: the kernel reports no program ids")
 	}
-	return int(id), nil
+	return id, nil
 }
 
-// Detach removes Isthmus's program from link's ingress, with the clsact
-// qdisc. A link without it is not an error.
-func Detach(h *netlink.Handle, link int) error {
+// Detach removes Isthmus's programs from link dev's ingress (an index in
+// namespace ns). A dev without them is not an error.
+func Detach(ns netns.Handle, dev int) error {
+	return netns.Do(ns, func() error {
+		theirs, err := attachedTCX(dev)
+		if err != nil {
+			return err
+		}
+		return errors.Join(detachTCX(dev, theirs), detachLegacy(dev))
+	})
+}
+
+// tcxProg is a program of Isthmus's on a dev's tcx ingress.
+type tcxProg struct {
+	id   ebpf.ProgramID
+	prog *ebpf.Program
+}
+
+// attachedTCX lists Isthmus's programs (by name) on the tcx ingress of
+// dev, in the calling thread's namespace, in the order they run. The
+// caller closes them.
+func attachedTCX(dev int) ([]tcxProg, error) {
+	res, err := link.QueryPrograms(link.QueryOptions{Target: dev, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return nil, nil // the dev is gone
+		}
+		return nil, fmt.Errorf("fastpath: programs of dev %d: %w", dev, err)
+	}
+	var ours []tcxProg
+	for _, ap := range res.Programs {
+		prog, err := ebpf.NewProgramFromID(ap.ID)
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // detached and gone meanwhile
+			}
+			closeAll(ours)
+			return nil, fmt.Errorf("fastpath: program %d: %w", ap.ID, err)
+		}
+		info, err := prog.Info()
+		if err != nil || (Kind(info.Name) != Port && Kind(info.Name) != NAT) {
+			prog.Close()
+			if err != nil {
+				closeAll(ours)
+				return nil, err
+			}
+			continue // someone else's
+		}
+		ours = append(ours, tcxProg{id: ap.ID, prog: prog})
+	}
+	return ours, nil
+}
+
+// detachTCX detaches progs from dev's tcx ingress and closes them.
+func detachTCX(dev int, progs []tcxProg) error {
+	defer closeAll(progs)
+	var errs []error
+	for _, t := range progs {
+		err := link.RawDetachProgram(link.RawDetachProgramOptions{Target: dev, Program: t.prog, Attach: ebpf.AttachTCXIngress})
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("fastpath: detach from dev %d: %w", dev, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func closeAll(progs []tcxProg) {
+	for _, t := range progs {
+		t.prog.Close()
+	}
+}
+
+// Versions of Isthmus from before tcx attached their program as a
+// cls_bpf filter with this handle and priority on a clsact qdisc of their
+// own; Attach and Detach remove it (with the qdisc).
+const (
+	legacyHandle = 0x1573
+	legacyPrio   = 1
+)
+
+// legacyFilter reports the cls_bpf filter of an earlier version on dev's
+// ingress, in the calling thread's namespace.
+func legacyFilter(dev int) (Kind, int, error) {
+	fs, err := netlink.FilterList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: dev}}, netlink.HANDLE_MIN_INGRESS)
+	if err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+			return "", 0, nil // no clsact qdisc
+		}
+		return "", 0, err
+	}
+	for _, f := range fs {
+		if bf, ok := f.(*netlink.BpfFilter); ok && bf.Handle == legacyHandle && bf.Priority == legacyPrio {
+			return Kind(bf.Name), bf.Id, nil
+		}
+	}
+	return "", 0, nil
+}
+
+// detachLegacy removes an earlier version's cls_bpf filter from dev,
+// with the clsact qdisc it made for it.
+func detachLegacy(dev int) error {
+	kind, _, err := legacyFilter(dev)
+	if err != nil || kind == "" {
+		return err
+	}
 	q := &netlink.GenericQdisc{
-		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: dev, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
 		QdiscType:  "clsact",
 	}
-	if err := h.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("fastpath: detach from link %d: %w", link, err)
+	if err := netlink.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("fastpath: removing the cls_bpf filter of dev %d: %w", dev, err)
 	}
 	return nil
 }
