@@ -229,8 +229,8 @@ func sameMap(a, b *ebpf.Map) bool {
 	return ok1 && ok2 && aid == bid
 }
 
-// Attach puts program k on the tcx ingress of link dev (an index in namespace
-// ns), in place of what Isthmus attached there before: a program of this
+// Attach puts program k on the tcx ingress of link dev (an index in
+// namespace ns), in place of what Isthmus attached there before: a program of this
 // process or an earlier one, or the cls_bpf filter of a version of
 // Isthmus from before tcx.
 func (p *Programs) Attach(ns netns.Handle, dev int, k Kind) error {
@@ -284,14 +284,14 @@ type Attachment struct {
 	// ID is the program's kernel id, which says which process loaded it
 	// (see ID).
 	ID int
-	// Legacy is set when Isthmus's programs on the dev are not exactly
+	// Legacy is set when Isthmus's programs on the link are not exactly
 	// one on tcx: a cls_bpf filter that a version from before tcx
 	// attached, or more than one program. Attach puts that right.
 	Legacy bool
 }
 
 // Attached reports the programs Isthmus attached to the ingress of links
-// (indexes in namespace ns), by dev; links without one are left out.
+// (indexes in namespace ns), by link; links without one are left out.
 func Attached(ns netns.Handle, devs []int) (map[int]Attachment, error) {
 	found := map[int]Attachment{}
 	if len(devs) == 0 {
@@ -357,7 +357,7 @@ func progID(prog *ebpf.Program) (ebpf.ProgramID, error) {
 }
 
 // Detach removes Isthmus's programs from link dev's ingress (an index in
-// namespace ns). A dev without them is not an error.
+// namespace ns). A link without them is not an error.
 func Detach(ns netns.Handle, dev int) error {
 	return netns.Do(ns, func() error {
 		theirs, err := attachedTCX(dev)
@@ -368,22 +368,22 @@ func Detach(ns netns.Handle, dev int) error {
 	})
 }
 
-// tcxProg is a program of Isthmus's on a dev's tcx ingress.
+// tcxProg is a program of Isthmus's on a link's tcx ingress.
 type tcxProg struct {
 	id   ebpf.ProgramID
 	prog *ebpf.Program
 }
 
 // attachedTCX lists Isthmus's programs (by name) on the tcx ingress of
-// dev, in the calling thread's namespace, in the order they run. The
+// link dev, in the calling thread's namespace, in the order they run. The
 // caller closes them.
 func attachedTCX(dev int) ([]tcxProg, error) {
 	res, err := link.QueryPrograms(link.QueryOptions{Target: dev, Attach: ebpf.AttachTCXIngress})
 	if err != nil {
 		if errors.Is(err, unix.ENODEV) {
-			return nil, nil // the dev is gone
+			return nil, nil // the link is gone
 		}
-		return nil, fmt.Errorf("fastpath: programs of dev %d: %w", dev, err)
+		return nil, fmt.Errorf("fastpath: programs of link %d: %w", dev, err)
 	}
 	var ours []tcxProg
 	for _, ap := range res.Programs {
@@ -409,14 +409,14 @@ func attachedTCX(dev int) ([]tcxProg, error) {
 	return ours, nil
 }
 
-// detachTCX detaches progs from dev's tcx ingress and closes them.
+// detachTCX detaches progs from link dev's tcx ingress and closes them.
 func detachTCX(dev int, progs []tcxProg) error {
 	defer closeAll(progs)
 	var errs []error
 	for _, t := range progs {
 		err := link.RawDetachProgram(link.RawDetachProgramOptions{Target: dev, Program: t.prog, Attach: ebpf.AttachTCXIngress})
 		if err != nil && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("fastpath: detach from dev %d: %w", dev, err))
+			errs = append(errs, fmt.Errorf("fastpath: detach from link %d: %w", dev, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -436,8 +436,8 @@ const (
 	legacyPrio   = 1
 )
 
-// legacyFilter reports the cls_bpf filter of an earlier version on dev's
-// ingress, in the calling thread's namespace.
+// legacyFilter reports the cls_bpf filter of an earlier version on link
+// dev's ingress, in the calling thread's namespace.
 func legacyFilter(dev int) (Kind, int, error) {
 	fs, err := netlink.FilterList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: dev}}, netlink.HANDLE_MIN_INGRESS)
 	if err != nil {
@@ -454,7 +454,7 @@ func legacyFilter(dev int) (Kind, int, error) {
 	return "", 0, nil
 }
 
-// detachLegacy removes an earlier version's cls_bpf filter from dev,
+// detachLegacy removes an earlier version's cls_bpf filter from link dev,
 // with the clsact qdisc it made for it.
 func detachLegacy(dev int) error {
 	kind, _, err := legacyFilter(dev)
@@ -466,7 +466,7 @@ func detachLegacy(dev int) error {
 		QdiscType:  "clsact",
 	}
 	if err := netlink.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("fastpath: removing the cls_bpf filter of dev %d: %w", dev, err)
+		return fmt.Errorf("fastpath: removing the cls_bpf filter of link %d: %w", dev, err)
 	}
 	return nil
 }
