@@ -9,16 +9,24 @@ import (
 	"github.com/isthmusnet/isthmus/testenv"
 )
 
+// load loads the programs for a test that needs root, and releases them
+// when it ends.
+func load(t *testing.T) *Programs {
+	t.Helper()
+	testenv.RequireRoot(t)
+	p, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // TestAdopt loads the programs twice, as a killed daemon and its successor
 // would, and checks that the second takes over the first's programs and
 // maps (and what they hold) rather than its own.
 func TestAdopt(t *testing.T) {
-	testenv.RequireRoot(t)
-	first, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	first := load(t)
 	mac := []byte{0x0e, 1, 2, 3, 4, 5}
 	if err := first.SetPort(42, mac, FDBEntry{Port: 7, Bridge: 3}); err != nil {
 		t.Fatal(err)
@@ -27,11 +35,7 @@ func TestAdopt(t *testing.T) {
 	if err := first.SetPPv2(42, listen, hdr); err != nil {
 		t.Fatal(err)
 	}
-	second, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
+	second := load(t)
 	if got, _ := second.Ports(42); len(got) != 0 {
 		t.Fatalf("a fresh load holds ports %v", got)
 	}
@@ -56,11 +60,7 @@ func TestAdopt(t *testing.T) {
 		t.Fatalf("PPv2 listeners after adoption: %v, %v", pp, err)
 	}
 	// A program that is not one of these is not adopted.
-	third, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer third.Close()
+	third := load(t)
 	nat, _ := third.ID(NAT)
 	if ok, err := second.Adopt(Port, nat); ok || err != nil {
 		t.Fatalf("adopting the NAT program as the port program: %v, %v", ok, err)
@@ -75,12 +75,7 @@ func TestAdopt(t *testing.T) {
 // TestPrune forgets the forwarding entries of namespaces that are gone and
 // keeps the others.
 func TestPrune(t *testing.T) {
-	testenv.RequireRoot(t)
-	p, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := load(t)
 	for i, ns := range []uint64{42, 43, 43, 44} {
 		if err := p.SetPort(ns, []byte{0x0e, 0, 0, 0, 0, byte(i)}, FDBEntry{Port: i + 1, Bridge: 9}); err != nil {
 			t.Fatal(err)
@@ -98,12 +93,7 @@ func TestPrune(t *testing.T) {
 
 // TestForgetFlows drops one namespace's cached flows and keeps the others'.
 func TestForgetFlows(t *testing.T) {
-	testenv.RequireRoot(t)
-	p, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := load(t)
 	for i, ns := range []uint64{42, 42, 43} {
 		k := fastpathFlowKey{Netns: ns, Saddr: uint32(i + 1), Sport: 1000}
 		if err := p.maps[fastpathMapFlows].Put(k, fastpathFlowVal{Ifindex: 2}); err != nil {
@@ -123,12 +113,7 @@ func TestForgetFlows(t *testing.T) {
 // TestPPv2Listeners records, lists and forgets PPv2 listeners, refuses
 // what the program cannot write, and prunes them with their namespace.
 func TestPPv2Listeners(t *testing.T) {
-	testenv.RequireRoot(t)
-	p, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := load(t)
 	hdr := make([]byte, HeaderAddrs+12+26)
 	copy(hdr, "\r\n\r\n\x00\r\nQUIT\n\x21\x11")
 	a := netip.MustParseAddrPort("10.0.1.5:443")
@@ -177,12 +162,7 @@ func TestPPv2Listeners(t *testing.T) {
 // refuses what the program cannot use, and prunes them with their
 // namespace.
 func TestListeners(t *testing.T) {
-	testenv.RequireRoot(t)
-	p, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := load(t)
 	pfx := netip.MustParsePrefix
 	ep := netip.MustParseAddrPort("10.0.1.5:443")
 	node := netip.MustParseAddrPort("100.64.0.1:443")
